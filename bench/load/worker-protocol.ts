@@ -1,0 +1,64 @@
+/** Messages between the coordinator (main thread) and load-generator workers. */
+import type { ConnSpec, Counters, ProbeMode, Role } from './conn.ts';
+
+export type WorkerCommand =
+  | { op: 'connect'; specs: ConnSpec[]; role: Role; concurrency: number }
+  | { op: 'snapshot' }
+  | { op: 'reset' }
+  | { op: 'probeMode'; mode: ProbeMode }
+  | { op: 'recordAcks'; on: boolean }
+  /** Driver: keep `windowMsgs` in flight between send and the slowest probe / watched receiver worker. */
+  | { op: 'fanoutSaturate'; windowMsgs: number; watchSlots: number[]; contentSize: number }
+  /** Driver: change the window of a running fanoutSaturate. */
+  | { op: 'setWindow'; windowMsgs: number }
+  | { op: 'fanoutRate'; msgsPerSec: number; contentSize: number }
+  /** Senders: each connection keeps `windowPerConn` unacknowledged messages. */
+  | { op: 'tpSaturate'; windowPerConn: number; contentSize: number }
+  | { op: 'tpRate'; msgsPerSec: number; contentSize: number }
+  | { op: 'stop' }
+  | { op: 'pacer' }
+  | { op: 'takeLatencies' }
+  /** Each of the first `connections` sender connections issues one history request at a time. */
+  | { op: 'history'; before: string | null; limit: number; durationMs: number; maxRequests: number; connections: number }
+  /** Closes the connections of one role (e.g. the subscribers between two sizes of a sweep). */
+  | { op: 'closeRole'; role: Role }
+  | { op: 'close' };
+
+export interface ConnectResult {
+  connected: number;
+  failed: number;
+  /** Handshakes that failed and were retried (counted once per retry). */
+  retried: number;
+  firstError: string;
+  ms: number;
+}
+
+export interface WorkerSnapshot {
+  counters: Record<Role, Counters>;
+  open: Record<Role, number>;
+  /** Cumulative event-loop idle/active milliseconds (performance.eventLoopUtilization()). */
+  eluIdle: number;
+  eluActive: number;
+  /** Messages sent since the last reset. */
+  sent: number;
+  ackOk: number;
+  ackFailed: number;
+  heapUsed: number;
+}
+
+export interface PacerState {
+  lastSent: number;
+  minProbeSeq: number;
+  /** Requests awaiting their ack. */
+  inflight: number;
+  /** Messages in the fan-out window now (sent, not yet seen by the slowest receiver). */
+  windowUsed: number;
+}
+
+export interface HistoryResult {
+  elapsedMs: number;
+  requests: number;
+  ok: number;
+  failed: number;
+  samples: Float64Array;
+}

@@ -1,0 +1,220 @@
+/**
+ * The WebSocket edge on uWebSockets.js: upgrades `/gateway`, runs one Connection per socket,
+ * and is this node's BusListener — published events are coalesced per topic per tick and handed
+ * to uWS's topic publish, so fan-out runs in C++ with no per-recipient JavaScript.
+ */
+import type { Logger } from 'pino';
+import { CloseCode } from '../../protocol/opcodes.ts';
+import type { StreamRegistry } from '../actors/event-stream.ts';
+import type { BusListener, TopicChange } from '../cluster/bus.ts';
+import { Connection, type ConnectionDeps, type GatewaySocket } from './connection.ts';
+import { TopicCoalescer } from './fanout.ts';
+import { SessionStore } from './resume.ts';
+import { SessionRegistry } from './session-registry.ts';
+import { originAllowed } from '../http/origin.ts';
+import { uws, type TemplatedApp, type WebSocket } from './uws.ts';
+
+interface SocketData {
+  conn: Connection | null;
+}
+
+export type GatewayDeps = Omit<ConnectionDeps, 'registry' | 'resume' | 'isDraining'> & {
+  logger: Logger;
+  /** This node's event streams; with it (and a window > 0) sessions can be resumed. */
+  streams?: StreamRegistry;
+  /** How long a session stays resumable after an abnormal close (0: never). */
+  resumeWindowMs?: number;
+  /** Origins (URL.origin form) allowed to open a socket; empty or absent = any (see http/origin.ts). */
+  allowedOrigins?: ReadonlySet<string>;
+};
+
+/** How often every socket's send buffer is compared with limits.slowConsumerBytes. */
+export const BACKPRESSURE_CHECK_MS = 250;
+
+export class Gateway implements BusListener {
+  readonly registry = new SessionRegistry();
+  readonly sessions: SessionStore;
+  private readonly connections = new Set<Connection>();
+  private readonly coalescer: TopicCoalescer;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly backpressureSweeper: NodeJS.Timeout;
+  private draining = false;
+  private nextId = 1;
+
+  constructor(private readonly app: TemplatedApp, private readonly deps: GatewayDeps) {
+    this.coalescer = new TopicCoalescer((topic, frame) => app.publish(topic, frame, true));
+    const interval = deps.limits.heartbeatIntervalMs;
+    this.sweeper = setInterval(() => this.reapSilent(), Math.max(250, interval / 2));
+    this.sweeper.unref();
+    this.backpressureSweeper = setInterval(() => this.closeSlowConsumers(), BACKPRESSURE_CHECK_MS);
+    this.backpressureSweeper.unref();
+    const streams = deps.streams;
+    this.sessions = new SessionStore({
+      windowMs: streams ? deps.resumeWindowMs ?? 0 : 0,
+      registry: this.registry,
+      clock: deps.clock,
+      lsn: () => streams?.lastLsn ?? 0,
+    });
+  }
+
+  mount(path = '/gateway'): void {
+    const streams = this.deps.streams;
+    const connDeps: ConnectionDeps = {
+      ...this.deps,
+      registry: this.registry,
+      resume: streams ? { sessions: this.sessions, streams, flush: this.coalescer.flush } : undefined,
+      isDraining: () => this.draining,
+    };
+    // uWS skips (drops!) messages for a socket whose buffer exceeds maxBackpressure, so that limit
+    // sits well above slowConsumerBytes, where this gateway closes the socket itself with
+    // SLOW_CONSUMER; should a burst still reach it, closeOnBackpressureLimit turns the drop into a
+    // close (resumable) instead of a silent gap.
+    const slow = this.deps.limits.slowConsumerBytes ?? 1024 * 1024;
+    this.app.ws<SocketData>(path, {
+      compression: uws.DISABLED,
+      // Frames up to 4× the limit reach Connection, which closes with 1009; uWS drops larger ones outright.
+      maxPayloadLength: this.deps.limits.maxFrameBytes * 4,
+      idleTimeout: 0,
+      maxBackpressure: slow * 4 + 1024 * 1024,
+      closeOnBackpressureLimit: 1,
+      upgrade: (res, req, context) => {
+        // Issue 5: refuse cross-site browser origins before the socket opens.
+        if (!originAllowed(this.deps.allowedOrigins, req.getHeader('origin'))) {
+          res.cork(() => res.writeStatus('403 Forbidden').writeHeader('content-type', 'text/plain').end('origin not allowed'));
+          return;
+        }
+        res.upgrade<SocketData>(
+          { conn: null },
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open: (ws) => {
+        const conn = new Connection(this.nextId++, socketOf(ws), connDeps);
+        ws.getUserData().conn = conn;
+        this.connections.add(conn);
+        conn.open();
+      },
+      message: (ws, message, isBinary) => {
+        ws.getUserData().conn?.receive(new Uint8Array(message), isBinary);
+      },
+      close: (ws, code) => {
+        const conn = ws.getUserData().conn;
+        if (!conn) return;
+        conn.closed(code);
+        this.connections.delete(conn);
+      },
+    });
+  }
+
+  deliver(topic: string, event: Uint8Array): void {
+    this.coalescer.add(topic, event);
+  }
+
+  /**
+   * Events published before a subscription change must reach the subscribers of that moment:
+   * pending coalesced events are flushed first, so losing a topic never drops an earlier event
+   * and gaining one never delivers an event from before access was granted.
+   */
+  retopic(userId: string, change: TopicChange): void {
+    this.coalescer.flush();
+    this.registry.retopic(userId, change);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /**
+   * Graceful shutdown, step 1: new requests are refused with UNAVAILABLE (retryable) while the
+   * ones already running finish; resolves when none is left or after `graceMs`.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + graceMs;
+    const pending = () => {
+      let n = 0;
+      for (const c of this.connections) n += c.pendingRequests;
+      return n;
+    };
+    while (pending() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const left = pending();
+    if (left > 0) this.deps.logger.warn({ pending: left }, 'shutdown grace elapsed with requests still running');
+  }
+
+  /**
+   * Issue 5, session revocation: closes every connection identified with authentication session
+   * `sessionId` with `code` (SESSION_REVOKED is not resumable, so their gateway sessions end).
+   * Returns how many were closed.
+   */
+  closeAuthSession(sessionId: string, code: number, reason: string): number {
+    let n = 0;
+    for (const conn of [...this.connections]) {
+      if (conn.authSessionId === sessionId) {
+        conn.close(code, reason);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Issue 5: the authentication sessions of the identified connections (for periodic re-verification). */
+  authSessionIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const conn of this.connections) if (conn.authSessionId !== null) ids.add(conn.authSessionId);
+    return ids;
+  }
+
+  /** Publishes pending events now and closes every socket with `code`. */
+  closeAll(code: number = CloseCode.SERVER_SHUTDOWN, reason = 'server shutting down'): void {
+    clearInterval(this.sweeper);
+    clearInterval(this.backpressureSweeper);
+    this.coalescer.flush();
+    for (const conn of [...this.connections]) conn.close(code, reason);
+    this.connections.clear();
+    this.sessions.close();
+  }
+
+  private closeSlowConsumers(): void {
+    for (const conn of this.connections) conn.checkBackpressure();
+  }
+
+  /** Closes connections that sent nothing (not even a heartbeat) for 1.5 heartbeat intervals. */
+  private reapSilent(): void {
+    const deadline = this.deps.clock.now() - this.deps.limits.heartbeatIntervalMs * 1.5;
+    for (const conn of this.connections) {
+      if (conn.lastSeen < deadline) conn.close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+    }
+  }
+}
+
+function socketOf(ws: WebSocket<SocketData>): GatewaySocket {
+  let open = true;
+  const guard = (fn: () => void) => {
+    if (!open) return;
+    try {
+      fn();
+    } catch {
+      open = false; // uWS throws on a closed socket; the close handler follows.
+    }
+  };
+  return {
+    send: (frame) => guard(() => void ws.send(frame, true)),
+    close: (code, reason) => guard(() => {
+      open = false;
+      ws.end(code, reason);
+    }),
+    subscribe: (topic) => guard(() => void ws.subscribe(topic)),
+    unsubscribe: (topic) => guard(() => void ws.unsubscribe(topic)),
+    bufferedAmount: () => {
+      if (!open) return 0;
+      try {
+        return ws.getBufferedAmount();
+      } catch {
+        return 0;
+      }
+    },
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Builds a session's READY payload and the topics it must hold: the user, every guild with the
+ * channels the user can see (asked of each guild's actor, so it matches hot state), the newest
+ * DMs, the stream positions at which the session starts, and (engine/people/ready-people.ts)
+ * the user's profile, relationships and the presences of friends and guild members.
+ */
+import type { Dm, ReadyPayload, StreamPosition } from '../../protocol/types.ts';
+import { summaries } from '../people/people-views.ts';
+import { readyPeople, type ReadyPeopleDeps } from '../people/ready-people.ts';
+import type { DmStore, GuildStore, MuteStore, ReadStateStore, UserStore } from '../../storage/ports.ts';
+import { MUTE_TYPES } from '../user/user-actor.ts';
+import type { Router } from '../cluster/router.ts';
+import { streams, topics } from '../cluster/topics.ts';
+import { toWireDm } from '../dm/dm-view.ts';
+import type { DmSnapshotReply } from '../dm/dm-actor.ts';
+import type { GuildSnapshotReply } from '../guild/guild-actor.ts';
+import type { UserCommand } from '../user/user-commands.ts';
+import type { GuildCommand } from '../guild/guild-commands.ts';
+import type { DmCommand } from '../dm/dm-commands.ts';
+import { CommandError } from '../command-error.ts';
+import { ErrorCode } from '../../protocol/opcodes.ts';
+
+export interface ReadyDeps extends ReadyPeopleDeps {
+  router: Router;
+  users: UserStore;
+  guilds: GuildStore;
+  dms: DmStore;
+  /** DMs listed in READY (most recent activity first); all DMs are subscribed regardless. */
+  readyDmLimit: number;
+  readStates: ReadStateStore;
+  mutes: MuteStore;
+}
+
+/** A guild or DM deleted, or left, between listing and asking is skipped; anything else fails READY. */
+function skipGone(err: unknown): null {
+  if (err instanceof CommandError && GONE.has(err.code)) return null;
+  throw err;
+}
+const GONE: ReadonlySet<number> = new Set([ErrorCode.UNKNOWN_GUILD, ErrorCode.UNKNOWN_DM, ErrorCode.NOT_MEMBER]);
+
+export async function buildReady(deps: ReadyDeps, userId: string, sessionId: string): Promise<{ payload: ReadyPayload; topics: string[] }> {
+  const me = await deps.users.findById(userId);
+  if (!me) throw new CommandError(ErrorCode.AUTH_FAILED, 'user no longer exists');
+  const [guildIds, dmRecords, userPos, readStates, mutes] = await Promise.all([
+    deps.guilds.listGuildIdsOfUser(userId),
+    deps.dms.listForUser(userId),
+    deps.router.ask<StreamPosition>('user', userId, { type: 'position' } satisfies UserCommand),
+    deps.readStates.list(userId),
+    deps.mutes.list(userId),
+  ]);
+  const subscribed: string[] = [topics.user(userId)];
+  const positions: Record<string, StreamPosition> = { [streams.user(userId)]: userPos };
+
+  const snapshots = await Promise.all(
+    guildIds.map((id) =>
+      deps.router.ask<GuildSnapshotReply>('guild', id, { method: 'snapshot', userId } satisfies GuildCommand).catch(skipGone)),
+  );
+  const guilds = [];
+  for (const s of snapshots) {
+    if (!s) continue;
+    guilds.push(s.guild);
+    subscribed.push(...s.topics);
+    positions[streams.guild(s.guild.id)] = s.position;
+  }
+
+  const listed = dmRecords.slice(0, deps.readyDmLimit);
+  const otherIds = new Set(listed.flatMap((d) => d.participantIds));
+  const [profiles, people] = await Promise.all([deps.profiles.getMany([...otherIds]), readyPeople(deps, me, guildIds)]);
+  const users = summaries(profiles);
+  const dmPositions = await Promise.all(
+    listed.map((d) => deps.router.ask<DmSnapshotReply>('dm', d.id, { method: 'snapshot', userId } satisfies DmCommand).catch(skipGone)),
+  );
+  const dms: Dm[] = listed.map((d) => toWireDm(d, users));
+  listed.forEach((d, i) => {
+    const pos = dmPositions[i];
+    if (pos) positions[streams.dm(d.id)] = pos.position;
+  });
+  for (const d of dmRecords) subscribed.push(topics.dm(d.id));
+
+  return {
+    payload: {
+      sessionId, user: people.user, relationships: people.relationships, presences: people.presences, guilds, dms, streams: positions,
+      readStates: readStates.map((r) => ({ channelId: r.channelId, lastReadId: r.lastReadId, mentionCount: r.mentionCount })),
+      mutes: mutes.map((m) => ({ targetId: m.targetId, type: MUTE_TYPES[m.targetType]!, until: m.until })),
+    },
+    topics: subscribed,
+  };
+}
