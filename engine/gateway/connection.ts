@@ -68,6 +68,11 @@ export interface ConnectionDeps {
   resume?: ResumeSupport;
   /** True while the server drains for shutdown: new requests are refused with UNAVAILABLE. */
   isDraining?(): boolean;
+  /**
+   * Runs `send` after every event published before it has left (the gateway's coalescer); replies
+   * go through it so none overtakes an earlier event. Absent: replies are sent at once.
+   */
+  afterPendingEvents?(send: () => void): void;
   /** Presence hooks: once when the connection becomes ready (READY or RESUMED sent), once when a ready connection closes. */
   onSessionOpen?(caller: Caller, connectionId: number): void;
   onSessionClose?(caller: Caller, connectionId: number): void;
@@ -353,21 +358,29 @@ export class Connection {
     entry.run(caller, parsed.value).then(
       (result) => {
         this.inflight--;
-        if (this.state !== 'closed') {
-          this.socket.send(encodeOk(r, result));
-          this.checkBackpressure();
-        }
+        this.reply(encodeOk(r, result));
       },
       (err) => {
         this.inflight--;
         const e = toWireError(err, this.deps.logger, { conn: this.id, method, userId: caller.userId });
-        this.replyError(r, e.code, e.message, e.details);
+        this.reply(encodeError(r, e.code, e.message, e.details));
       },
     );
   }
 
   private replyError(ref: number, code: number, message: string, details: Record<string, unknown> | null = null): void {
     if (this.state !== 'closed') this.socket.send(encodeError(ref, code, message, details));
+  }
+
+  /** The answer to a command that ran: after the events published before it (see afterPendingEvents). */
+  private reply(frame: Uint8Array): void {
+    const send = () => {
+      if (this.state === 'closed') return;
+      this.socket.send(frame);
+      this.checkBackpressure();
+    };
+    if (this.deps.afterPendingEvents) this.deps.afterPendingEvents(send);
+    else send();
   }
 
   private frameError(code: number, message: string, details: Record<string, unknown> | null = null): void {

@@ -26,6 +26,8 @@ export class TopicCoalescer {
   private open = new Map<string, number>();
   /** stream → index of the frame holding its latest event this tick. */
   private latest = new Map<string, number>();
+  /** Replies waiting for the frames created before them. */
+  private after: Array<() => void> = [];
   private scheduled = false;
 
   constructor(private readonly publish: PublishFn, private readonly maxEventsPerFrame = 256) {}
@@ -47,14 +49,27 @@ export class TopicCoalescer {
     }
   }
 
-  /** Publishes everything pending now, in order; also runs on its own once per tick. */
+  /**
+   * Runs `send` once every event added so far has been published — at once when none is pending.
+   * Replies go through here, so a reply never overtakes an event produced before it (a history
+   * page never arrives ahead of the MESSAGE_CREATE of a message it contains).
+   */
+  readonly afterPending = (send: () => void): void => {
+    if (this.frames.length === 0) return send();
+    this.after.push(send);
+  };
+
+  /** Publishes everything pending now, in order, then the replies that waited; also runs on its own once per tick. */
   readonly flush = (): void => {
     this.scheduled = false;
     const frames = this.frames;
     if (frames.length === 0) return;
+    const after = this.after;
     this.frames = [];
+    this.after = [];
     this.open = new Map();
     this.latest = new Map();
     for (const f of frames) this.publish(f.topic, encodeDispatch(f.events));
+    for (const send of after) send();
   };
 }

@@ -64,6 +64,7 @@ export class Gateway implements BusListener {
       registry: this.registry,
       resume: streams ? { sessions: this.sessions, streams, flush: this.coalescer.flush } : undefined,
       isDraining: () => this.draining,
+      afterPendingEvents: this.coalescer.afterPending,
     };
     // uWS skips (drops!) messages for a socket whose buffer exceeds maxBackpressure, so that limit
     // sits well above slowConsumerBytes, where this gateway closes the socket itself with
