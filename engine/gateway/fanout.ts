@@ -18,6 +18,7 @@ export type PublishFn = (topic: string, frame: Uint8Array) => void;
 interface Frame {
   topic: string;
   events: Uint8Array[];
+  bytes: number;
 }
 
 export class TopicCoalescer {
@@ -30,19 +31,27 @@ export class TopicCoalescer {
   private after: Array<() => void> = [];
   private scheduled = false;
 
-  constructor(private readonly publish: PublishFn, private readonly maxEventsPerFrame = 256) {}
+  /** A frame closes at `maxEventsPerFrame` events or once it holds `maxFrameBytes` (a larger single event still goes alone). */
+  constructor(private readonly publish: PublishFn, private readonly maxEventsPerFrame = 256, private readonly maxFrameBytes = 64 * 1024) {}
 
   add(topic: string, event: Uint8Array): void {
     const stream = eventStreamKey(event);
     const last = this.latest.get(stream);
     let at = this.open.get(topic);
-    if (at === undefined || (last !== undefined && last > at) || this.frames[at]!.events.length >= this.maxEventsPerFrame) {
-      at = this.frames.push({ topic, events: [event] }) - 1;
+    const frame = at === undefined ? undefined : this.frames[at]!;
+    if (
+      frame === undefined ||
+      (last !== undefined && last > at!) ||
+      frame.events.length >= this.maxEventsPerFrame ||
+      frame.bytes + event.length > this.maxFrameBytes
+    ) {
+      at = this.frames.push({ topic, events: [event], bytes: event.length }) - 1;
       this.open.set(topic, at);
     } else {
-      this.frames[at]!.events.push(event);
+      frame.events.push(event);
+      frame.bytes += event.length;
     }
-    this.latest.set(stream, at);
+    this.latest.set(stream, at!);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);

@@ -40,9 +40,14 @@ export class Gateway implements BusListener {
   private readonly backpressureSweeper: NodeJS.Timeout;
   private draining = false;
   private nextId = 1;
+  /** Bytes published to topics since the last backpressure sweep. */
+  private publishedSinceSweep = 0;
+  /** Published bytes after which a sweep runs at once (see publish()). */
+  private readonly sweepAfterBytes: number;
 
   constructor(private readonly app: TemplatedApp, private readonly deps: GatewayDeps) {
-    this.coalescer = new TopicCoalescer((topic, frame) => app.publish(topic, frame, true));
+    this.coalescer = new TopicCoalescer((topic, frame) => this.publish(topic, frame));
+    this.sweepAfterBytes = Math.floor((hardBackpressureLimit(this.slowConsumerBytes) - this.slowConsumerBytes) / 2);
     const interval = deps.limits.heartbeatIntervalMs;
     this.sweeper = setInterval(() => this.reapSilent(), Math.max(250, interval / 2));
     this.sweeper.unref();
@@ -70,13 +75,13 @@ export class Gateway implements BusListener {
     // sits well above slowConsumerBytes, where this gateway closes the socket itself with
     // SLOW_CONSUMER; should a burst still reach it, closeOnBackpressureLimit turns the drop into a
     // close (resumable) instead of a silent gap.
-    const slow = this.deps.limits.slowConsumerBytes ?? 1024 * 1024;
+    const slow = this.slowConsumerBytes;
     this.app.ws<SocketData>(path, {
       compression: uws.DISABLED,
       // Frames up to 4× the limit reach Connection, which closes with 1009; uWS drops larger ones outright.
       maxPayloadLength: this.deps.limits.maxFrameBytes * 4,
       idleTimeout: 0,
-      maxBackpressure: slow * 4 + 1024 * 1024,
+      maxBackpressure: hardBackpressureLimit(slow),
       closeOnBackpressureLimit: 1,
       upgrade: (res, req, context) => {
         // Issue 5: refuse cross-site browser origins before the socket opens.
@@ -108,6 +113,22 @@ export class Gateway implements BusListener {
         this.connections.delete(conn);
       },
     });
+  }
+
+  private get slowConsumerBytes(): number {
+    return this.deps.limits.slowConsumerBytes ?? 1024 * 1024;
+  }
+
+  /**
+   * A socket's send buffer grows by at most the bytes published since it was last checked, so
+   * sweeping whenever half the gap between slowConsumerBytes and uWS's hard limit was published
+   * closes every slow consumer with SLOW_CONSUMER before uWS would cut it off (1006) — however
+   * fast the firehose — at one pass over the sockets per that many bytes, not per event.
+   */
+  private publish(topic: string, frame: Uint8Array): void {
+    this.app.publish(topic, frame, true);
+    this.publishedSinceSweep += frame.length;
+    if (this.publishedSinceSweep >= this.sweepAfterBytes) this.closeSlowConsumers();
   }
 
   deliver(topic: string, event: Uint8Array): void {
@@ -179,6 +200,7 @@ export class Gateway implements BusListener {
   }
 
   private closeSlowConsumers(): void {
+    this.publishedSinceSweep = 0;
     for (const conn of this.connections) conn.checkBackpressure();
   }
 
@@ -189,6 +211,11 @@ export class Gateway implements BusListener {
       if (conn.lastSeen < deadline) conn.close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
     }
   }
+}
+
+/** Where uWS itself closes a socket (maxBackpressure): well above slowConsumerBytes, see mount(). */
+function hardBackpressureLimit(slowConsumerBytes: number): number {
+  return slowConsumerBytes * 4 + 1024 * 1024;
 }
 
 function socketOf(ws: WebSocket<SocketData>): GatewaySocket {

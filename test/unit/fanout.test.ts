@@ -74,4 +74,12 @@ describe('TopicCoalescer', () => {
     c.afterPending(() => out.push('reply 3'));
     assert.equal(out.at(-1), 'reply 3');
   });
+
+  it('starts a new frame once a frame holds maxFrameBytes', () => {
+    const sizes: number[] = [];
+    const c = new TopicCoalescer((_topic, frame) => sizes.push(readDispatch(decode(frame) as unknown[]).length), 256, 1000);
+    for (let i = 1; i <= 10; i++) c.add('c:1', encodeEvent('T', 'g:1', 1, i, 'x'.repeat(300)));
+    c.flush();
+    assert.deepEqual(sizes, [3, 3, 3, 1]);
+  });
 });
