@@ -38,8 +38,9 @@ function onCommitted(ctx: DmContext, m: MessageRecord): void {
   deps.readStates.addMentions(dm.id, others).catch((err) => deps.logger.warn({ err, dm: dm.id }, 'mention counts not updated'));
 }
 
+/** Runs outside the mailbox (see MessageLog.page), so a Postgres page never holds up the conversation. */
 export function history(ctx: DmContext, userId: string, p: Payload<typeof Method.DM_HISTORY>) {
-  return ops.history(ctx.place, userId, { before: p.before, after: p.after, around: p.around, limit: p.limit });
+  return later(ops.history(ctx.place, userId, { before: p.before, after: p.after, around: p.around, limit: p.limit }));
 }
 
 export function edit(ctx: DmContext, userId: string, p: Payload<typeof Method.MESSAGE_EDIT>) {

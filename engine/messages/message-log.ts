@@ -28,6 +28,13 @@ export const PREVIEW_CHARS = 200;
 export class MessageLog {
   private readonly recent: RecentMessages;
   private readonly reactionCache = new Map<string, Reactions>();
+  /**
+   * Counts changes to existing messages (edit, pin, delete, reaction), once before and once after
+   * each is written. Reads run outside the
+   * actor's mailbox, so a read that overlapped such a change may hold stale rows: it still answers
+   * its caller (as of when it read) but does not seed the caches.
+   */
+  private changes = 0;
   /** Newest committed message id, when known. */
   lastId: string | null;
 
@@ -61,7 +68,10 @@ export class MessageLog {
 
   /** Persists a patch (edit, pin) and returns the updated message, or null if it does not exist. */
   async update(message: MessageRecord, patch: Partial<Pick<MessageRecord, 'content' | 'editedAt' | 'mentions' | 'pinnedAt'>>): Promise<MessageRecord | null> {
-    if (!(await this.deps.store.update(this.channelId, message.id, patch))) return null;
+    this.changes++;
+    const updated = await this.deps.store.update(this.channelId, message.id, patch);
+    this.changes++;
+    if (!updated) return null;
     const next = { ...message, ...patch };
     this.recent.replace(next);
     return next;
@@ -69,7 +79,9 @@ export class MessageLog {
 
   /** Deletes a message from storage and memory; false if it did not exist. */
   async delete(id: string): Promise<boolean> {
+    this.changes++;
     const deleted = await this.deps.store.delete(this.channelId, id);
+    this.changes++;
     this.recent.remove(id);
     this.reactionCache.delete(id);
     return deleted;
@@ -77,9 +89,11 @@ export class MessageLog {
 
   /** Adds or removes `userId`'s `emoji`; false when nothing changed. */
   async react(messageId: string, userId: string, emoji: string, add: boolean, now: number): Promise<boolean> {
+    this.changes++;
     const changed = add
       ? await this.deps.store.addReaction({ messageId, channelId: this.channelId, userId, emoji, createdAt: now })
       : await this.deps.store.removeReaction(messageId, userId, emoji);
+    this.changes++;
     const cached = this.reactionCache.get(messageId);
     if (changed && cached) {
       const users = cached.get(emoji) ?? new Set<string>();
@@ -96,15 +110,19 @@ export class MessageLog {
     return (await this.reactionsOf([messageId])).get(messageId)?.size ?? 0;
   }
 
-  /** A history page, newest first: the latest pages from memory when it can answer completely, else from storage. */
+  /**
+   * A history page, newest first: the latest pages from memory when it can answer completely, else
+   * from storage. Safe to run concurrently with the actor's other commands (see `changes`).
+   */
   async page(query: HistoryQuery): Promise<MessageRecord[]> {
     if (query.after || query.around) return this.deps.store.history(this.channelId, query);
     const cached = this.recent.page(query.before, query.limit);
     if (cached) return cached;
     if (query.before === null) {
       const fetchSize = Math.min(Math.max(query.limit, this.deps.cacheSize), 100);
+      const changes = this.changes;
       const rows = await this.deps.store.history(this.channelId, { before: null, limit: fetchSize });
-      this.recent.prime(rows, rows.length < fetchSize);
+      if (changes === this.changes) this.recent.prime(rows, rows.length < fetchSize);
       return rows.slice(0, query.limit);
     }
     return this.deps.store.history(this.channelId, query);
@@ -151,6 +169,7 @@ export class MessageLog {
       else missing.push(id);
     }
     if (missing.length > 0) {
+      const changes = this.changes;
       for (const id of missing) out.set(id, new Map());
       for (const r of await this.deps.store.reactions(missing)) {
         const m = out.get(r.messageId)!;
@@ -158,7 +177,7 @@ export class MessageLog {
         users.add(r.userId);
         m.set(r.emoji, users);
       }
-      for (const id of missing) if (this.recent.has(id)) this.reactionCache.set(id, out.get(id)!);
+      if (changes === this.changes) for (const id of missing) if (this.recent.has(id)) this.reactionCache.set(id, out.get(id)!);
       this.trimReactionCache();
     }
     return out;

@@ -43,14 +43,20 @@ export async function checkReply(p: MessagePlace, replyTo: string | null): Promi
   if (replyTo !== null) await requireMessage(p, replyTo);
 }
 
-/** Appends and publishes MESSAGE_CREATE with the reply preview; resolves after COMMIT. */
+/**
+ * Appends and publishes MESSAGE_CREATE with the reply preview; resolves after COMMIT with the same
+ * object the event carries (a new message has no reactions yet), or with the original message when
+ * the nonce was already used.
+ */
 export async function appendMessage(p: MessagePlace, record: MessageRecord, onCommitted?: (m: MessageRecord) => void): Promise<Message> {
   const preview = record.replyToId ? await p.log.preview(record.replyToId) : null;
+  let created: Message | null = null;
   const stored = await p.log.append(record, (m) => {
-    p.emit(p.topic, EventType.MESSAGE_CREATE, { ...toWireMessage(m), referencedMessage: preview });
+    created = { ...toWireMessage(m), referencedMessage: preview };
+    p.emit(p.topic, EventType.MESSAGE_CREATE, created);
     onCommitted?.(m);
   });
-  return (await p.log.present([stored], stored.authorId))[0]!;
+  return created ?? (await p.log.present([stored], stored.authorId))[0]!;
 }
 
 

@@ -1,30 +1,53 @@
 /** MessageStore over Kysely (Postgres or PGlite): the append path and channel history. */
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { HistoryQuery, MessageStore } from '../ports.ts';
 import { toStorageError } from '../pg-errors.ts';
 import type { MessageRecord, ReactionRecord } from '../records.ts';
 import { jsonb, toDate, toMillis, type DB, type MessagesTable } from '../schema.ts';
 
-/** Rows per INSERT statement: 9 parameters each keeps a statement far below the 65535 limit. */
+/** Rows per INSERT statement (its parameters are 12 arrays, so this only bounds one statement's size). */
 export const INSERT_CHUNK_ROWS = 1000;
 
 const CONFLICTS = { messages_pkey: 'message' } as const;
 
-function toRow(m: MessageRecord) {
-  return {
-    id: m.id,
-    type: m.type,
-    mentions: m.mentions === null ? null : jsonb(m.mentions),
-    channel_id: m.channelId,
-    guild_id: m.guildId,
-    author_id: m.authorId,
-    content: m.content,
-    nonce: m.nonce,
-    created_at: toDate(m.createdAt),
-    edited_at: m.editedAt === null ? null : toDate(m.editedAt),
-    reply_to_id: m.replyToId,
-    pinned_at: m.pinnedAt === null ? null : toDate(m.pinnedAt),
+/**
+ * The group-commit INSERT: one statement text whatever the batch size, with one array parameter
+ * per column expanded by unnest — 12 parameters instead of 12 per row, and no query building on
+ * the hot path (a multi-row VALUES statement of 1000 rows cost more to compile than to run).
+ * Times travel as epoch milliseconds and become timestamptz in SQL, exactly (integer µs).
+ */
+function insertStatement(chunk: readonly MessageRecord[]) {
+  const n = chunk.length;
+  const cols = {
+    id: new Array<string>(n), type: new Array<number>(n), mentions: new Array<string | null>(n), channel: new Array<string>(n),
+    guild: new Array<string | null>(n), author: new Array<string>(n), content: new Array<string>(n), nonce: new Array<string | null>(n),
+    created: new Array<number>(n), edited: new Array<number | null>(n), replyTo: new Array<string | null>(n), pinned: new Array<number | null>(n),
   };
+  for (let i = 0; i < n; i++) {
+    const m = chunk[i]!;
+    cols.id[i] = m.id;
+    cols.type[i] = m.type;
+    cols.mentions[i] = m.mentions === null ? null : JSON.stringify(m.mentions);
+    cols.channel[i] = m.channelId;
+    cols.guild[i] = m.guildId;
+    cols.author[i] = m.authorId;
+    cols.content[i] = m.content;
+    cols.nonce[i] = m.nonce;
+    cols.created[i] = m.createdAt;
+    cols.edited[i] = m.editedAt;
+    cols.replyTo[i] = m.replyToId;
+    cols.pinned[i] = m.pinnedAt;
+  }
+  const at = (c: string) => sql.raw(`timestamptz 'epoch' + ${c} * interval '1 millisecond'`);
+  return sql<{ id: string }>`
+    insert into messages (id, type, mentions, channel_id, guild_id, author_id, content, nonce, created_at, edited_at, reply_to_id, pinned_at)
+    select id, type, mentions, channel_id, guild_id, author_id, content, nonce, ${at('created_ms')}, ${at('edited_ms')}, reply_to_id, ${at('pinned_ms')}
+    from unnest(${cols.id}::int8[], ${cols.type}::int2[], ${cols.mentions}::jsonb[], ${cols.channel}::int8[], ${cols.guild}::int8[],
+                ${cols.author}::int8[], ${cols.content}::text[], ${cols.nonce}::text[], ${cols.created}::int8[], ${cols.edited}::int8[],
+                ${cols.replyTo}::int8[], ${cols.pinned}::int8[])
+      as t(id, type, mentions, channel_id, guild_id, author_id, content, nonce, created_ms, edited_ms, reply_to_id, pinned_ms)
+    on conflict (channel_id, author_id, nonce) where nonce is not null do nothing
+    returning id::text as id`;
 }
 
 const ms = (d: Date | null) => (d === null ? null : toMillis(d));
@@ -60,13 +83,8 @@ export class KyselyMessageStore implements MessageStore {
     if (rows.length === 0) return [];
     const written = new Set<string>();
     const insert = async (db: Kysely<DB>, chunk: readonly MessageRecord[]) => {
-      const out = await db
-        .insertInto('messages')
-        .values(chunk.map(toRow))
-        .onConflict((oc) => oc.columns(['channel_id', 'author_id', 'nonce']).where('nonce', 'is not', null).doNothing())
-        .returning('id')
-        .execute();
-      for (const r of out) written.add(r.id);
+      const out = await insertStatement(chunk).execute(db);
+      for (const r of out.rows) written.add(r.id);
     };
     try {
       if (rows.length <= INSERT_CHUNK_ROWS) await insert(this.db, rows);

@@ -96,9 +96,10 @@ export function postSystemMessage(ctx: GuildContext, type: number, subjectId: st
     ctx.deps.logger.warn({ err, guildId: ctx.id, type }, 'system message not written'));
 }
 
-export function messageHistory(ctx: GuildContext, userId: string, p: Payload<typeof Method.MESSAGE_HISTORY>): Promise<Message[]> {
+/** Checked in mailbox order; the read itself runs outside the mailbox, so a Postgres page never holds up the guild. */
+export function messageHistory(ctx: GuildContext, userId: string, p: Payload<typeof Method.MESSAGE_HISTORY>) {
   const { place } = textChannel(ctx, userId, p.channelId, Permission.READ_MESSAGE_HISTORY);
-  return ops.history(place, userId, { before: p.before, after: p.after, around: p.around, limit: p.limit });
+  return later(ops.history(place, userId, { before: p.before, after: p.after, around: p.around, limit: p.limit }));
 }
 
 export async function editMessage(ctx: GuildContext, userId: string, p: Payload<typeof Method.MESSAGE_EDIT> & PlacePayload) {
