@@ -277,8 +277,32 @@ function normalise(value: unknown, depth: number): unknown {
   }
 }
 
+/** Encodings kept by shareEncoding, keyed by the value they encode. */
+const shared = new WeakMap<object, Uint8Array>();
+
+/**
+ * Encodes `value` now and lets encodeEvent and encodeOk splice those bytes in wherever this same
+ * object is their data or result — a new message is encoded once for its MESSAGE_CREATE and its
+ * ack. The object must not be mutated afterwards. Returns the value.
+ */
+export function shareEncoding<T extends object>(value: T): T {
+  shared.set(value, packr.pack(value));
+  return value;
+}
+
+/** `head` (an encoded array of n − 1 items) with `tail` appended as its n-th item. */
+function appendItem(head: Uint8Array, tail: Uint8Array): Uint8Array {
+  const out = new Uint8Array(head.length + tail.length);
+  out.set(head);
+  out[0]! += 1; // fixarray header: one more item
+  out.set(tail, head.length);
+  return out;
+}
+
 /** Encodes `[type, stream, epoch, seq, data]`, the unit that DISPATCH frames concatenate. */
 export function encodeEvent(type: string, stream: string, epoch: number, seq: number, data: unknown): Uint8Array {
+  const bytes = typeof data === 'object' && data !== null ? shared.get(data) : undefined;
+  if (bytes) return appendItem(packr.pack([type, stream, epoch, seq]), bytes);
   return packr.pack([type, stream, epoch, seq, data]);
 }
 
@@ -364,7 +388,11 @@ export function readDispatch(frame: unknown[]): DispatchEvent[] {
 export const encodeHello = (payload: unknown) => encode([Op.HELLO, payload]);
 export const encodeReady = (payload: unknown) => encode([Op.READY, payload]);
 export const encodeResumed = (payload: unknown) => encode([Op.RESUMED, payload]);
-export const encodeOk = (ref: number, result: unknown) => encode([Op.OK, ref, result ?? null]);
+export function encodeOk(ref: number, result: unknown): Uint8Array {
+  const bytes = typeof result === 'object' && result !== null ? shared.get(result) : undefined;
+  if (bytes) return appendItem(packr.pack([Op.OK, ref]), bytes);
+  return encode([Op.OK, ref, result ?? null]);
+}
 export const encodeError = (ref: number, code: number, message: string, details: unknown = null) =>
   encode([Op.ERROR, ref, code, message, details]);
 export const HEARTBEAT_ACK_FRAME = encode([Op.HEARTBEAT_ACK]);

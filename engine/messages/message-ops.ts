@@ -3,6 +3,7 @@
  * edits, pins, reactions, typing, history and replies. Each persists first, then publishes on the
  * place's topic; the caller adds what differs (permissions, audit events).
  */
+import { shareEncoding } from '../../protocol/codec.ts';
 import { ErrorCode, EventType, MessageType } from '../../protocol/opcodes.ts';
 import type { Message, MessageMentions, ReadState } from '../../protocol/types.ts';
 import type { HistoryQuery, ReadStateStore } from '../../storage/ports.ts';
@@ -52,7 +53,7 @@ export async function appendMessage(p: MessagePlace, record: MessageRecord, onCo
   const preview = record.replyToId ? await p.log.preview(record.replyToId) : null;
   let created: Message | null = null;
   const stored = await p.log.append(record, (m) => {
-    created = { ...toWireMessage(m), referencedMessage: preview };
+    created = shareEncoding({ ...toWireMessage(m), referencedMessage: preview });
     p.emit(p.topic, EventType.MESSAGE_CREATE, created);
     onCommitted?.(m);
   });

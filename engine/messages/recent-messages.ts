@@ -17,10 +17,13 @@ export class RecentMessages {
 
   push(message: MessageRecord): void {
     // A history read racing with this message's commit may have primed it already: the read's
-    // result can reach us before the writer's. Keep one copy.
-    if (this.has(message.id)) return;
+    // result can reach us before the writer's. Keep one copy. (Pushes come in id order, so only
+    // an id not above the newest can be such a copy: the common case costs no scan.)
+    const newest = this.items[this.items.length - 1];
+    if (newest && compareSnowflakes(message.id, newest.id) <= 0 && this.has(message.id)) return;
     this.items.push(message);
-    if (this.items.length > this.capacity) {
+    // Trimmed in steps of a quarter of the capacity, not one message at a time (splice is O(n)).
+    if (this.items.length > this.capacity + (this.capacity >> 2)) {
       this.items.splice(0, this.items.length - this.capacity);
       // The oldest messages left memory but not the channel: it no longer starts at items[0].
       this.complete = false;

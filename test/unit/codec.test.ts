@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  shareEncoding,
   decode,
   encode,
   encodeDispatch,
@@ -250,5 +251,17 @@ describe('headerProblem (canonical frame headers)', () => {
     assert.match(headerProblem(bytes(0x94, 0x05, 0xcf, 0, 0, 0, 0, 0, 0, 0, 7, 0xa1, 0x6d, 0x80), 1) ?? '', /shortest/); // uint64 7
     assert.match(headerProblem(bytes(0x94, 0x05, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0xa1, 0x6d, 0x80), 1) ?? '', /shortest/); // float64 1.0
     assert.match(headerProblem(bytes(0x94, 0x05, 0xff, 0xa1, 0x6d, 0x80), 1) ?? '', /shortest/); // -1
+  });
+});
+
+describe('shareEncoding', () => {
+  it('splices the shared bytes into events and OK replies, byte for byte what a plain encode gives', () => {
+    const message = { id: '123456789012345678', content: 'héllo', mentions: { users: [], everyone: false }, n: 2 ** 40 };
+    const plainEvent = encodeEvent('MESSAGE_CREATE', 'g:1', 3, 70000, { ...message });
+    const plainOk = encodeOk(4_000_000_000, { ...message });
+    shareEncoding(message);
+    assert.deepEqual(Buffer.from(encodeEvent('MESSAGE_CREATE', 'g:1', 3, 70000, message)), Buffer.from(plainEvent));
+    assert.deepEqual(Buffer.from(encodeOk(4_000_000_000, message)), Buffer.from(plainOk));
+    assert.deepEqual(decode(encodeOk(7, message)), [Op.OK, 7, message]);
   });
 });
