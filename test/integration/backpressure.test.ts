@@ -32,6 +32,8 @@ describe('slow consumers', { timeout: 120_000 }, () => {
   let carol: TestUser;
   let sender: GuildhallClient;
   let guild: Guild;
+  /** Sockets a failed test could leave paused: destroyed at the end, so the file always exits. */
+  const paused: Socket[] = [];
 
   before(async () => {
     server = await startTestServer('services', {
@@ -51,6 +53,7 @@ describe('slow consumers', { timeout: 120_000 }, () => {
   });
 
   after(async () => {
+    for (const s of paused) s.destroy();
     await sender?.close();
     await server?.dispose();
   });
@@ -82,7 +85,9 @@ describe('slow consumers', { timeout: 120_000 }, () => {
     assert.equal(await connections(), 3);
 
     // Carol's client stops reading: the kernel buffers fill, then the server's send buffer grows.
-    ((gate.current as unknown as { _socket: Socket })._socket).pause();
+    const carolSocket = (gate.current as unknown as { _socket: Socket })._socket;
+    paused.push(carolSocket);
+    carolSocket.pause();
     const content = 'ü'.repeat(1900); // ~3.8 KB per event
     const sent: Message[] = [];
     let closedAfter = 0;
@@ -110,7 +115,7 @@ describe('slow consumers', { timeout: 120_000 }, () => {
 
     // Carol reads again: the buffered frames, then the 4006, then a resume that catches up.
     const resumed = new Promise<ResumedPayload>((resolve) => stalled.onResumed(resolve));
-    ((gate.current as unknown as { _socket: Socket })._socket).resume();
+    carolSocket.resume();
     const info = await resumed;
     assert.equal(stalledCloses[0], CloseCode.SLOW_CONSUMER);
     await waitUntil(() => stalledGot.length >= sent.length, 30_000, 'stalled reader caught up');
