@@ -180,7 +180,7 @@ export class Connection {
     if (this.state === 'closed') return;
     const wasReady = this.state === 'ready';
     this.state = 'closed';
-    if (this.identifyTimer) clearTimeout(this.identifyTimer);
+    this.stopIdentifyTimer();
     if (wasReady && this.caller) this.deps.onSessionClose?.(this.caller, this.id);
     const session = this.session;
     this.session = null;
@@ -216,6 +216,12 @@ export class Connection {
       this.deps.logger.info({ conn: this.id, userId: this.userId, buffered }, 'closing slow consumer');
       this.close(CloseCode.SLOW_CONSUMER, 'too much unread data');
     }
+  }
+
+  /** Clears and drops the timer (a cleared Timeout stays allocated while referenced). */
+  private stopIdentifyTimer(): void {
+    if (this.identifyTimer) clearTimeout(this.identifyTimer);
+    this.identifyTimer = null;
   }
 
   private async identify(payload: unknown): Promise<void> {
@@ -271,7 +277,7 @@ export class Connection {
     this.sendEvents(plan.events);
     session.attach(this.socket);
     this.state = 'ready';
-    if (this.identifyTimer) clearTimeout(this.identifyTimer);
+    this.stopIdentifyTimer();
     this.deps.onSessionOpen?.(session.caller, this.id);
     return true;
   }
@@ -304,7 +310,7 @@ export class Connection {
     this.socket.send(encodeResumed({ replayed: plan.events.length, resync: plan.resync }));
     session.attach(this.socket);
     this.state = 'ready';
-    if (this.identifyTimer) clearTimeout(this.identifyTimer);
+    this.stopIdentifyTimer();
     this.deps.onSessionOpen?.(caller, this.id);
   }
 

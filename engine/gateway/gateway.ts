@@ -98,7 +98,7 @@ export class Gateway implements BusListener {
         );
       },
       open: (ws) => {
-        const conn = new Connection(this.nextId++, socketOf(ws), connDeps);
+        const conn = new Connection(this.nextId++, new UwsSocket(ws), connDeps);
         ws.getUserData().conn = conn;
         this.connections.add(conn);
         conn.open();
@@ -218,31 +218,60 @@ function hardBackpressureLimit(slowConsumerBytes: number): number {
   return slowConsumerBytes * 4 + 1024 * 1024;
 }
 
-function socketOf(ws: WebSocket<SocketData>): GatewaySocket {
-  let open = true;
-  const guard = (fn: () => void) => {
-    if (!open) return;
+/**
+ * A uWS socket as a GatewaySocket. A class, not an object of closures: its methods live on the
+ * prototype, so an idle connection costs one small object here (per-socket closures cost ~1 KB
+ * each connection under tsx, whose keepNames gives every closure instance its own properties).
+ * uWS throws on a closed socket; the close handler follows, so calls after that are no-ops.
+ */
+class UwsSocket implements GatewaySocket {
+  private open = true;
+
+  constructor(private readonly ws: WebSocket<SocketData>) {}
+
+  send(frame: Uint8Array): void {
+    if (!this.open) return;
     try {
-      fn();
+      this.ws.send(frame, true);
     } catch {
-      open = false; // uWS throws on a closed socket; the close handler follows.
+      this.open = false;
     }
-  };
-  return {
-    send: (frame) => guard(() => void ws.send(frame, true)),
-    close: (code, reason) => guard(() => {
-      open = false;
-      ws.end(code, reason);
-    }),
-    subscribe: (topic) => guard(() => void ws.subscribe(topic)),
-    unsubscribe: (topic) => guard(() => void ws.unsubscribe(topic)),
-    bufferedAmount: () => {
-      if (!open) return 0;
-      try {
-        return ws.getBufferedAmount();
-      } catch {
-        return 0;
-      }
-    },
-  };
+  }
+
+  close(code: number, reason: string): void {
+    if (!this.open) return;
+    this.open = false;
+    try {
+      this.ws.end(code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  subscribe(topic: string): void {
+    if (!this.open) return;
+    try {
+      this.ws.subscribe(topic);
+    } catch {
+      this.open = false;
+    }
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.open) return;
+    try {
+      this.ws.unsubscribe(topic);
+    } catch {
+      this.open = false;
+    }
+  }
+
+  bufferedAmount(): number {
+    if (!this.open) return 0;
+    try {
+      return this.ws.getBufferedAmount();
+    } catch {
+      return 0;
+    }
+  }
 }
