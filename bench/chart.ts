@@ -6,6 +6,7 @@
  *   throughput.svg          persisted+acked messages/s per system, and ack p99 at the fixed rate
  *   connections.svg         server RSS and heap bytes per idle connection at the largest size
  *   history.svg             history page latency p50/p99 per page kind and system
+ *   reconnect.svg           N clients dropped at once: time until all resumed and caught up
  * No dependencies: the SVG is written by hand.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -200,6 +201,26 @@ export function chartsFor(report: Report): Record<string, string> {
         }))),
       log: true,
       format: (v) => (v >= 10 ? v.toFixed(0) : v.toFixed(v >= 1 ? 1 : 2)),
+    });
+  }
+  if (report.scenario === 'reconnect' && rows.length) {
+    const ns = [...new Set(rows.map((r) => num(r.clients)!))].sort((a, b) => a - b);
+    const sys = systemsOf(rows);
+    const get = (s: string, n: number, f: string) => num(rows.find((r) => r.system === s && r.clients === n)?.[f]);
+    const away = num(rows[0]?.awayMs);
+    out['reconnect.svg'] = barChart({
+      title: 'Reconnect storm: N clients dropped at once (all resumed solid, all caught up light)',
+      subtitle: `${subtitle(report)}${away === null ? '' : ` · times from the drop, ${away} ms away included`}`,
+      yLabel: 'milliseconds after the drop',
+      groups: ns.map((n) => `N = ${n}`),
+      series: sys.flatMap((s) =>
+        ['resumedAllMs', 'caughtUpAllMs'].map((f, i) => ({
+          name: `${s} ${i ? 'caught up' : 'resumed'}`,
+          color: `${COLORS[s] ?? '#666666'}${SERIES_SHADES[i]}`,
+          values: ns.map((n) => get(s, n, f)),
+        }))),
+      log: false,
+      format: (v) => v.toFixed(0),
     });
   }
   return out;

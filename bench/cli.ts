@@ -3,8 +3,8 @@
  *
  * Runs one scenario (or `all`) against Guildhall and its peers and prints a human summary, or with
  * --json exactly one JSON object on stdout (progress and warnings go to stderr). Every process and
- * thread it starts is stopped on success, error and Ctrl-C. Exit code: 0 on success (including a
- * skipped scenario), 1 on failure, 2 on a usage error.
+ * thread it starts is stopped on success, error and Ctrl-C. Exit code: 0 on success, 1 on failure,
+ * 2 on a usage error.
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +69,6 @@ async function runOne(scenario: Scenario<any>, params: object, ctx: ScenarioCont
     ratios: outcome.ratios,
     ...(outcome.targets ? { targets: outcome.targets } : {}),
     ...(outcome.notes?.length ? { notes: outcome.notes } : {}),
-    ...(outcome.skipped ? { skipped: outcome.skipped } : {}),
     startedAt: started.toISOString(),
     durationSec: Math.round((Date.now() - started.getTime()) / 100) / 10,
     summary: outcome.summary,
@@ -78,7 +77,6 @@ async function runOne(scenario: Scenario<any>, params: object, ctx: ScenarioCont
 
 function printHuman(report: ScenarioReport & { summary?: string }): void {
   const out: string[] = [`\n== ${report.scenario} (${report.durationSec} s) ==`];
-  if (report.skipped) out.push(`skipped: ${report.skipped}`);
   if (report.summary) out.push(report.summary.trim());
   if (report.notes?.length) out.push('', 'notes:', ...report.notes.map((n) => `  - ${n}`));
   process.stdout.write(`${out.join('\n')}\n`);

@@ -15,6 +15,7 @@ interface Report {
   ratios: Record<string, Record<string, number | null>>;
   targets?: { target: string; goal: string; value: number | null; met: boolean | null }[];
   notes?: string[];
+  /** Reports written before every scenario could run (reconnect, before RESUME) carry this instead of results. */
   skipped?: string;
   runs?: Report[];
 }
@@ -34,6 +35,12 @@ const COLUMNS: Record<string, [string, string][]> = {
   connections: [
     ['system', 'system'], ['connections', 'connections'], ['rssBytesPerConn', 'RSS B/conn'], ['heapBytesPerConn', 'heap B/conn'],
     ['heapTotalBytesPerConn', 'heap total B/conn'], ['rssMiB', 'RSS MiB'], ['connectPerSec', 'connects/s'],
+  ],
+  reconnect: [
+    ['system', 'system'], ['clients', 'N'], ['sendRate', 'msg/s'], ['resumedAllMs', 'all resumed ms'], ['caughtUpAllMs', 'all caught up ms'],
+    ['reconnectAllMs', 'storm ms'], ['resumeP50Ms', 'p50 ms'], ['resumeP99Ms', 'p99 ms'], ['recovered', 'recovered'],
+    ['replayedEvents', 'replayed'], ['resyncs', 'resyncs'], ['lostEvents', 'lost'], ['failed', 'failed'], ['serverCores', 'server cores'],
+    ['otherCores', 'other cores'],
   ],
   history: [
     ['system', 'system'], ['page', 'page'], ['source', 'source'], ['latencyP50Ms', 'p50 ms'], ['latencyP99Ms', 'p99 ms'],

@@ -30,8 +30,6 @@ export interface ScenarioReport {
   ratios: Record<string, Record<string, number | null>>;
   targets?: TargetCheck[];
   notes?: string[];
-  /** Set when the scenario cannot run yet; results is then empty. */
-  skipped?: string;
   startedAt: string;
   durationSec: number;
 }

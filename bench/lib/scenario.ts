@@ -18,7 +18,6 @@ export interface ScenarioOutcome {
   ratios: ScenarioReport['ratios'];
   targets?: TargetCheck[];
   notes?: string[];
-  skipped?: string;
   /** Human summary lines (tables) printed without --json. */
   summary: string;
 }

@@ -24,8 +24,22 @@ export interface ConnSpec {
 }
 
 export type Role = 'count' | 'probe' | 'sender';
-/** What a probe does with received messages: nothing extra, track the newest seq, or decode for latency. */
-export type ProbeMode = 'off' | 'pace' | 'latency';
+/**
+ * What a probe does with received messages: nothing extra, track the newest seq, decode for
+ * latency, or (`track`, reconnect scenario) follow everything a resume needs: the newest bench seq,
+ * the session's stream positions and the number of chat messages received.
+ */
+export type ProbeMode = 'off' | 'pace' | 'latency' | 'track';
+
+/** How a reconnected connection came back (reconnect scenario). */
+export interface ResumeOutcome {
+  /** The server continued the session (Guildhall RESUMED, Socket.IO recovered state). */
+  recovered: boolean;
+  /** Events the server replayed before declaring the session back. */
+  replayed: number;
+  /** Streams the server said must be resynced through history (Guildhall). */
+  resyncs: number;
+}
 
 /** Counters shared by the connections of one role in one worker. */
 export interface Counters {
@@ -89,8 +103,21 @@ export function lastSeqIn(payload: Buffer): number {
 
 export abstract class Conn implements FrameHandler {
   ws: RawWebSocket | null = null;
-  /** Newest seq a probe saw (pace/latency modes). */
+  /** Newest seq a probe saw (pace/latency/track modes). */
   lastSeq = -1;
+  /** Seq of the newest message of this connection the server acknowledged. */
+  lastAckedSeq = -1;
+  /** Chat messages received whole in `track` mode. */
+  trackedMessages = 0;
+  /** hrMs() when the handshake completed. */
+  readyAt = 0;
+  /**
+   * Set before open() to continue the session of an earlier connection instead of starting one:
+   * what that connection's resumeState() returned (reconnect scenario).
+   */
+  resumeFrom: unknown = null;
+  /** Filled in when a connection opened with `resumeFrom` completes its handshake. */
+  readonly resumeOutcome: ResumeOutcome = { recovered: false, replayed: 0, resyncs: 0 };
   inflight = 0;
   protected readyResolve: (() => void) | null = null;
   protected readyReject: ((e: Error) => void) | null = null;
@@ -135,6 +162,11 @@ export abstract class Conn implements FrameHandler {
   abstract sendMessage(seq: number, sentAtMs: number, contentSize: number): void;
   /** Sends a history request; the reply is reported through host.acked(). */
   abstract requestHistory(before: string | null, limit: number): void;
+  /** What a later connection needs to continue this one's session (null: the system has none). */
+  resumeState(): unknown {
+    return null;
+  }
+
   /** Periodic keep-alive, called about once a second by the worker. */
   keepAlive(_nowMs: number): void {}
 
@@ -177,12 +209,26 @@ export abstract class Conn implements FrameHandler {
       const seq = lastSeqIn(payload);
       if (seq > this.lastSeq) this.lastSeq = seq;
       this.host.observed(this, this.lastSeq, -1, -1);
+    } else if (mode === 'track') {
+      this.trackedMessages += this.track(payload, deliveries);
+      const seq = lastSeqIn(payload);
+      if (seq > this.lastSeq) this.lastSeq = seq;
+      this.host.observed(this, this.lastSeq, -1, -1);
     }
+  }
+
+  /**
+   * `track` mode: records what a resume needs from a DISPATCH-like frame carrying `deliveries`
+   * events, and returns how many of them are chat messages.
+   */
+  protected track(_payload: Buffer, deliveries: number): number {
+    return deliveries;
   }
 
   protected markReady(): void {
     if (this.isReady) return;
     this.isReady = true;
+    this.readyAt = hrMs();
     this.readyResolve?.();
   }
 

@@ -13,6 +13,7 @@ const FAKE_ID = '7412345678901234567';
 
 export class UwsRawConn extends Conn {
   private readonly sentTimes: number[] = [];
+  private readonly sentSeqs: number[] = [];
   private head = 0;
 
   protected onUpgraded(): void {
@@ -49,6 +50,7 @@ export class UwsRawConn extends Conn {
       nonce: null,
     };
     this.sentTimes.push(sentAtMs);
+    this.sentSeqs.push(seq);
     this.inflight++;
     this.ws!.sendBinary(encode([Op.DISPATCH, [EventType.MESSAGE_CREATE, `g:${message.guildId}`, 0, seq, message]]));
   }
@@ -59,9 +61,12 @@ export class UwsRawConn extends Conn {
 
   private settle(): void {
     if (this.head >= this.sentTimes.length) return;
+    const seq = this.sentSeqs[this.head]!;
+    if (seq > this.lastAckedSeq) this.lastAckedSeq = seq;
     const sentAt = this.sentTimes[this.head++]!;
     if (this.head > 4096 && this.head * 2 > this.sentTimes.length) {
       this.sentTimes.splice(0, this.head);
+      this.sentSeqs.splice(0, this.head);
       this.head = 0;
     }
     this.inflight--;

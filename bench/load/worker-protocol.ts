@@ -22,6 +22,18 @@ export type WorkerCommand =
   | { op: 'history'; before: string | null; limit: number; durationMs: number; maxRequests: number; connections: number }
   /** Closes the connections of one role (e.g. the subscribers between two sizes of a sweep). */
   | { op: 'closeRole'; role: Role }
+  /**
+   * Reconnect scenario: drops every connection of `role` abnormally (TCP reset, no close frame),
+   * remembering what each needs to resume and the newest message it had seen.
+   */
+  | { op: 'drop'; role: Role }
+  /**
+   * Reconnect scenario: reopens every dropped connection at once (resuming its session where the
+   * system can), then waits until each has seen message `target` or `timeoutMs` passed.
+   */
+  | { op: 'reconnect'; role: Role; target: number; timeoutMs: number }
+  /** Reconnect scenario: the outcome per reconnected connection (messages received so far included). */
+  | { op: 'reconnectResult' }
   | { op: 'close' };
 
 export interface ConnectResult {
@@ -48,6 +60,8 @@ export interface WorkerSnapshot {
 
 export interface PacerState {
   lastSent: number;
+  /** Newest message a sender connection had acknowledged. */
+  lastAckedSeq: number;
   minProbeSeq: number;
   /** Requests awaiting their ack. */
   inflight: number;
@@ -61,4 +75,27 @@ export interface HistoryResult {
   ok: number;
   failed: number;
   samples: Float64Array;
+}
+
+/** One reconnect storm as seen by one worker: per-connection arrays, times in hrMs(). */
+export interface ReconnectResult {
+  /** When this worker started dropping its connections. */
+  droppedAt: number;
+  /** When this worker started reconnecting them. */
+  reconnectAt: number;
+  /** Per connection: start of its (last) reconnect attempt, handshake completion, caught up (NaN: never). */
+  startAt: Float64Array;
+  resumedAt: Float64Array;
+  caughtUpAt: Float64Array;
+  /** Per connection: newest message seen before the drop, messages received since. */
+  seqAtDrop: Float64Array;
+  received: Float64Array;
+  replayed: Float64Array;
+  resyncs: Float64Array;
+  /** Per connection: 1 when the server continued the session. */
+  recovered: Uint8Array;
+  failed: number;
+  /** Reconnect attempts beyond the first (transport failures). */
+  retried: number;
+  firstError: string;
 }

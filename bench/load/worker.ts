@@ -12,7 +12,7 @@ import { Conn, hrMs, newCounters, type ConnHost, type ConnSpec, type Counters, t
 import { GuildhallConn } from './guildhall-conn.ts';
 import { SocketioConn } from './socketio-conn.ts';
 import { UwsRawConn } from './uws-raw-conn.ts';
-import type { WorkerCommand, WorkerSnapshot } from './worker-protocol.ts';
+import type { ReconnectResult, WorkerCommand, WorkerSnapshot } from './worker-protocol.ts';
 
 interface Init {
   slot: number;
@@ -21,6 +21,19 @@ interface Init {
 
 const init = workerData as Init;
 const CONNECT_ATTEMPTS = 5;
+/** Attempts per connection in a reconnect storm (transport failures only; a refused resume is final). */
+const RECONNECT_ATTEMPTS = 3;
+
+/** A reconnect storm in progress: per-connection state, indexed like conns[role] at the drop. */
+interface Storm {
+  role: Role;
+  states: unknown[];
+  target: number;
+  index: Map<Conn, number>;
+  /** First time each reconnected connection saw message `target` (NaN: not yet). */
+  reached: Float64Array;
+  result: ReconnectResult;
+}
 const progress = new Float64Array(init.progress);
 
 class LoadWorker implements ConnHost {
@@ -45,6 +58,7 @@ class LoadWorker implements ConnHost {
   private rateTimer: NodeJS.Timeout | null = null;
   private rr = 0;
   private historyLoops: Map<Conn, () => void> | null = null;
+  private storm: Storm | null = null;
 
   constructor() {
     setInterval(() => {
@@ -58,8 +72,13 @@ class LoadWorker implements ConnHost {
     return this.mode;
   }
 
-  observed(_conn: Conn, _seq: number, sentAtMs: number, receivedAtMs: number): void {
+  observed(conn: Conn, _seq: number, sentAtMs: number, receivedAtMs: number): void {
     if (this.mode === 'latency' && sentAtMs > 0) this.latencies.push(receivedAtMs - sentAtMs);
+    const storm = this.storm;
+    if (storm && conn.lastSeq >= storm.target) {
+      const i = storm.index.get(conn);
+      if (i !== undefined && Number.isNaN(storm.reached[i]!)) storm.reached[i] = hrMs();
+    }
     if (this.sending === 'fanout-saturate') this.pump();
   }
 
@@ -130,13 +149,19 @@ class LoadWorker implements ConnHost {
         this.stopSending();
         return { sent: this.seq - this.baseSeq, lastSeq: this.seq - 1 };
       case 'pacer':
-        return { lastSent: this.seq - 1, minProbeSeq: this.minProbeSeq(), inflight: this.conns.sender.reduce((a, c) => a + c.inflight, 0), windowUsed: this.windowUsed() };
+        return { lastSent: this.seq - 1, lastAckedSeq: Math.max(-1, ...this.conns.sender.map((c) => c.lastAckedSeq)), minProbeSeq: this.minProbeSeq(), inflight: this.conns.sender.reduce((a, c) => a + c.inflight, 0), windowUsed: this.windowUsed() };
       case 'takeLatencies':
         return this.latencies.take();
       case 'history':
         return this.history(cmd.before, cmd.limit, cmd.durationMs, cmd.maxRequests, cmd.connections);
       case 'closeRole':
         return this.closeConns([cmd.role]);
+      case 'drop':
+        return this.drop(cmd.role);
+      case 'reconnect':
+        return this.reconnect(cmd.target, cmd.timeoutMs);
+      case 'reconnectResult':
+        return this.reconnectResult();
       case 'close':
         this.stopSending();
         return this.closeConns(['count', 'probe', 'sender']);
@@ -294,6 +319,108 @@ class LoadWorker implements ConnHost {
     return { elapsedMs: hrMs() - started, requests: issued, ok: this.ackOk, failed: this.ackFailed, samples: this.latencies.take() };
   }
 
+  /** Drops every connection of `role` at once without a close frame (a TCP reset, as when a network fails). */
+  private drop(role: Role): { dropped: number; withoutResumeState: number; minSeq: number } {
+    const conns = this.conns[role];
+    const n = conns.length;
+    const nan = () => new Float64Array(n).fill(NaN);
+    const storm: Storm = {
+      role,
+      states: conns.map((c) => c.resumeState()),
+      target: Infinity,
+      index: new Map(),
+      reached: nan(),
+      result: {
+        droppedAt: hrMs(),
+        reconnectAt: NaN,
+        startAt: nan(),
+        resumedAt: nan(),
+        caughtUpAt: nan(),
+        seqAtDrop: Float64Array.from(conns, (c) => c.lastSeq),
+        received: new Float64Array(n),
+        replayed: new Float64Array(n),
+        resyncs: new Float64Array(n),
+        recovered: new Uint8Array(n),
+        failed: 0,
+        retried: 0,
+        firstError: '',
+      },
+    };
+    this.storm = storm;
+    for (const c of conns) {
+      const socket = c.ws?.socket;
+      if (socket && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+      else c.ws?.destroy();
+    }
+    return { dropped: n, withoutResumeState: storm.states.filter((x) => x === null).length, minSeq: Math.min(...storm.result.seqAtDrop) };
+  }
+
+  /**
+   * Reopens every dropped connection at once, each continuing its session where the system can,
+   * then waits until every reconnected connection has seen message `target` (or the time is up).
+   */
+  private async reconnect(target: number, timeoutMs: number): Promise<null> {
+    const storm = this.storm;
+    if (!storm) throw new Error('reconnect without drop');
+    const r = storm.result;
+    const role = storm.role;
+    const conns = this.conns[role];
+    storm.target = target;
+    r.reconnectAt = hrMs();
+    const deadline = r.reconnectAt + timeoutMs;
+    const one = async (i: number) => {
+      const prev = conns[i]!;
+      r.startAt[i] = hrMs();
+      for (let attempt = 1; ; attempt++) {
+        const conn = createConn(prev.spec, role, this.counters[role], this);
+        conn.resumeFrom = storm.states[i] ?? null;
+        conn.lastSeq = r.seqAtDrop[i]!;
+        storm.index.set(conn, i);
+        try {
+          await conn.open(Math.max(1000, deadline - hrMs()));
+          conns[i] = conn;
+          r.resumedAt[i] = conn.readyAt;
+          r.recovered[i] = conn.resumeOutcome.recovered ? 1 : 0;
+          r.replayed[i] = conn.resumeOutcome.replayed;
+          r.resyncs[i] = conn.resumeOutcome.resyncs;
+          if (conn.lastSeq >= target && Number.isNaN(storm.reached[i]!)) storm.reached[i] = conn.readyAt;
+          return;
+        } catch (err) {
+          storm.index.delete(conn);
+          const message = err instanceof Error ? err.message : String(err);
+          r.firstError ||= message;
+          if (attempt >= RECONNECT_ATTEMPTS || hrMs() >= deadline || /failed:|refused:/.test(message)) {
+            r.failed++;
+            return;
+          }
+          r.retried++;
+          await new Promise((res) => setTimeout(res, 250 * 2 ** (attempt - 1)));
+        }
+      }
+    };
+    await Promise.all(conns.map((_, i) => one(i)));
+    const behind = () => {
+      for (let i = 0; i < conns.length; i++) if (!Number.isNaN(r.resumedAt[i]!) && Number.isNaN(storm.reached[i]!)) return true;
+      return false;
+    };
+    while (hrMs() < deadline && behind()) await new Promise((res) => setTimeout(res, 5));
+    return null;
+  }
+
+  private reconnectResult(): ReconnectResult {
+    const storm = this.storm;
+    if (!storm) throw new Error('no reconnect storm');
+    const r = storm.result;
+    const conns = this.conns[storm.role];
+    for (let i = 0; i < conns.length; i++) {
+      if (Number.isNaN(r.resumedAt[i]!)) continue;
+      r.received[i] = conns[i]!.trackedMessages;
+      // Caught up = back (handshake done) and has seen the target message, replayed or live.
+      r.caughtUpAt[i] = Number.isNaN(storm.reached[i]!) ? NaN : Math.max(storm.reached[i]!, r.resumedAt[i]!);
+    }
+    return r;
+  }
+
   private async closeConns(roles: readonly Role[]): Promise<null> {
     const all = roles.flatMap((r) => this.conns[r]);
     for (const c of all) c.close();
@@ -301,6 +428,7 @@ class LoadWorker implements ConnHost {
     while (Date.now() < deadline && all.some((c) => c.ws?.isOpen)) await new Promise((r) => setTimeout(r, 50));
     for (const c of all) c.ws?.destroy();
     for (const r of roles) this.conns[r] = [];
+    if (this.storm && roles.includes(this.storm.role)) this.storm = null;
     return null;
   }
 }

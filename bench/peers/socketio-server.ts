@@ -10,6 +10,11 @@
  *   `io.to(room).emit('m', message)` and acks with the message.
  * - `history {room, before?, limit?}, ack`: a page from Postgres, newest first.
  * - GET /health → {"status":"ok","connections":n}
+ * - RECOVERY_MS=… (reconnect scenario) turns on Socket.IO's connection state recovery: the server
+ *   keeps a dropped socket's id, rooms and data and the room events it missed for that long, and a
+ *   client reconnecting with its `pid` and last event offset gets them replayed. Off by default:
+ *   it stores every room event and appends its offset to the packet, which the other scenarios do
+ *   not need.
  */
 import { createServer } from 'node:http';
 import pg from 'pg';
@@ -21,6 +26,7 @@ const port = Number(process.env.PORT ?? 0);
 const host = process.env.HOST ?? '127.0.0.1';
 const secret = process.env.JWT_SECRET ?? '';
 const databaseUrl = process.env.DATABASE_URL || null;
+const recoveryMs = Number(process.env.RECOVERY_MS ?? 0);
 if (secret.length < 32) throw new Error('JWT_SECRET of at least 32 characters is required');
 
 interface WireMessage {
@@ -59,7 +65,13 @@ const http = createServer((req, res) => {
   }
 });
 
-const io = new Server(http, { transports: ['websocket'], serveClient: false, perMessageDeflate: false, httpCompression: false });
+const io = new Server(http, {
+  transports: ['websocket'],
+  serveClient: false,
+  perMessageDeflate: false,
+  httpCompression: false,
+  ...(recoveryMs > 0 ? { connectionStateRecovery: { maxDisconnectionDuration: recoveryMs, skipMiddlewares: true } } : {}),
+});
 
 io.use((socket, next) => {
   const auth = socket.handshake.auth as { token?: unknown; rooms?: unknown };
