@@ -181,6 +181,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     },
     streams,
     resumeWindowMs: config.resumeWindowMs,
+    resumeMaxDetachedPerUser: config.resumeMaxDetachedPerUser,
   });
   gateway.mount('/gateway');
   bus.listen(gateway);

@@ -52,6 +52,8 @@ export interface Config {
   replayBufferBytes: number;
   replayBufferAgeMs: number;
   resumeWindowMs: number;
+  /** Detached (resumable) sessions kept per user; past it the oldest ends. */
+  resumeMaxDetachedPerUser: number;
   slowConsumerBytes: number;
   shutdownGraceMs: number;
 }
@@ -290,6 +292,7 @@ export function loadConfig(env: Env = process.env): Config {
     replayBufferBytes: int(env, 'REPLAY_BUFFER_BYTES', 1024 * 1024, 0, 1024 * 1024 * 1024),
     replayBufferAgeMs: int(env, 'REPLAY_BUFFER_AGE_MS', 180_000, 1000, 24 * 3600_000),
     resumeWindowMs: int(env, 'RESUME_WINDOW_MS', 120_000, 0, 24 * 3600_000),
+    resumeMaxDetachedPerUser: int(env, 'RESUME_MAX_DETACHED_PER_USER', 16, 1, 100_000),
     slowConsumerBytes: int(env, 'SLOW_CONSUMER_BYTES', 1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
   };

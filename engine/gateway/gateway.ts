@@ -24,6 +24,8 @@ export type GatewayDeps = Omit<ConnectionDeps, 'registry' | 'resume' | 'isDraini
   streams?: StreamRegistry;
   /** How long a session stays resumable after an abnormal close (0: never). */
   resumeWindowMs?: number;
+  /** Detached sessions kept per user (default 16); the oldest ends first. */
+  resumeMaxDetachedPerUser?: number;
   /** Origins (URL.origin form) allowed to open a socket; empty or absent = any (see http/origin.ts). */
   allowedOrigins?: ReadonlySet<string>;
 };
@@ -59,6 +61,7 @@ export class Gateway implements BusListener {
       registry: this.registry,
       clock: deps.clock,
       lsn: () => streams?.lastLsn ?? 0,
+      maxDetachedPerUser: deps.resumeMaxDetachedPerUser,
     });
   }
 

@@ -76,6 +76,7 @@ describe('loadConfig', () => {
       replayBufferBytes: 1024 * 1024,
       replayBufferAgeMs: 180_000,
       resumeWindowMs: 120_000,
+      resumeMaxDetachedPerUser: 16,
       slowConsumerBytes: 1024 * 1024,
       shutdownGraceMs: 10_000,
     });
@@ -120,6 +121,7 @@ describe('loadConfig', () => {
       REPLAY_BUFFER_BYTES: '4096',
       REPLAY_BUFFER_AGE_MS: '1000',
       RESUME_WINDOW_MS: '0',
+      RESUME_MAX_DETACHED_PER_USER: '64',
       SLOW_CONSUMER_BYTES: '65536',
       SHUTDOWN_GRACE_MS: '0',
       PRESENCE_GRACE_MS: '0',
@@ -162,6 +164,7 @@ describe('loadConfig', () => {
       replayBufferBytes: 4096,
       replayBufferAgeMs: 1000,
       resumeWindowMs: 0,
+      resumeMaxDetachedPerUser: 64,
       slowConsumerBytes: 65536,
       shutdownGraceMs: 0,
     });
