@@ -26,6 +26,7 @@ import { toWireError } from './error-mapping.ts';
 import { GatewaySession, planReplay, SessionStore, type ReplayPlan } from './resume.ts';
 import type { SessionRegistry } from './session-registry.ts';
 import { CommandBudget, type CommandBudgetSpec } from '../ratelimit/command-budget.ts';
+import type { ReplySender } from './fanout.ts';
 
 export interface GatewaySocket {
   send(frame: Uint8Array): void;
@@ -34,6 +35,8 @@ export interface GatewaySocket {
   unsubscribe(topic: string): void;
   /** Bytes queued in user space for this socket (uWS getBufferedAmount); absent in tests. */
   bufferedAmount?(): number;
+  /** Runs `fn`, whose sends leave in one write (uWS cork); absent in tests. */
+  cork?(fn: () => void): void;
 }
 
 export interface ConnectionLimits {
@@ -69,10 +72,11 @@ export interface ConnectionDeps {
   /** True while the server drains for shutdown: new requests are refused with UNAVAILABLE. */
   isDraining?(): boolean;
   /**
-   * Runs `send` after every event published before it has left (the gateway's coalescer); replies
-   * go through it so none overtakes an earlier event. Absent: replies are sent at once.
+   * Calls `sender.sendReplies()` after every event published so far has left (the gateway's
+   * coalescer); replies go through it so none overtakes an earlier event. Absent: replies are
+   * sent at once.
    */
-  afterPendingEvents?(send: () => void): void;
+  afterPendingEvents?(sender: ReplySender): void;
   /** Presence hooks: once when the connection becomes ready (READY or RESUMED sent), once when a ready connection closes. */
   onSessionOpen?(caller: Caller, connectionId: number): void;
   onSessionClose?(caller: Caller, connectionId: number): void;
@@ -91,7 +95,7 @@ export function isResumableClose(code: number): boolean {
   return CLOSE_BEHAVIOUR[code as CloseCodeValue]?.resume ?? true;
 }
 
-export class Connection {
+export class Connection implements ReplySender {
   private state: State = 'hello';
   private caller: Caller | null = null;
   private session: GatewaySession | null = null;
@@ -99,6 +103,8 @@ export class Connection {
   private badFrames = 0;
   private inflight = 0;
   private identifyTimer: NodeJS.Timeout | null = null;
+  /** Replies waiting for the events published before them (see reply()). */
+  private outbox: Uint8Array[] | null = null;
   private readonly budget: CommandBudget | null;
   lastSeen: number;
 
@@ -378,15 +384,26 @@ export class Connection {
     if (this.state !== 'closed') this.socket.send(encodeError(ref, code, message, details));
   }
 
-  /** The answer to a command that ran: after the events published before it (see afterPendingEvents). */
+  /**
+   * The answer to a command that ran: after the events published before it (see
+   * afterPendingEvents). Answers that wait for the same flush leave together, corked into one write.
+   */
   private reply(frame: Uint8Array): void {
-    const send = () => {
-      if (this.state === 'closed') return;
-      this.socket.send(frame);
-      this.checkBackpressure();
-    };
-    if (this.deps.afterPendingEvents) this.deps.afterPendingEvents(send);
-    else send();
+    if (this.outbox) return void this.outbox.push(frame);
+    this.outbox = [frame];
+    if (this.deps.afterPendingEvents) this.deps.afterPendingEvents(this);
+    else this.sendReplies();
+  }
+
+  sendReplies(): void {
+    const frames = this.outbox;
+    this.outbox = null;
+    if (!frames || this.state === 'closed') return;
+    if (frames.length === 1 || !this.socket.cork) for (const f of frames) this.socket.send(f);
+    else this.socket.cork(() => {
+      for (const f of frames) this.socket.send(f);
+    });
+    this.checkBackpressure();
   }
 
   private frameError(code: number, message: string, details: Record<string, unknown> | null = null): void {

@@ -15,6 +15,11 @@ import { encodeDispatch, eventStreamKey } from '../../protocol/codec.ts';
 
 export type PublishFn = (topic: string, frame: Uint8Array) => void;
 
+/** Something with replies to send once the events published before them have left. */
+export interface ReplySender {
+  sendReplies(): void;
+}
+
 interface Frame {
   topic: string;
   events: Uint8Array[];
@@ -27,8 +32,8 @@ export class TopicCoalescer {
   private open = new Map<string, number>();
   /** stream → index of the frame holding its latest event this tick. */
   private latest = new Map<string, number>();
-  /** Replies waiting for the frames created before them. */
-  private after: Array<() => void> = [];
+  /** Reply senders waiting for the frames created before their replies. */
+  private after: ReplySender[] = [];
   private scheduled = false;
 
   /** A frame closes at `maxEventsPerFrame` events or once it holds `maxFrameBytes` (a larger single event still goes alone). */
@@ -59,13 +64,13 @@ export class TopicCoalescer {
   }
 
   /**
-   * Runs `send` once every event added so far has been published — at once when none is pending.
-   * Replies go through here, so a reply never overtakes an event produced before it (a history
-   * page never arrives ahead of the MESSAGE_CREATE of a message it contains).
+   * Calls `sender.sendReplies()` once every event added so far has been published — at once when
+   * none is pending. Replies go through here, so a reply never overtakes an event produced before
+   * it (a history page never arrives ahead of the MESSAGE_CREATE of a message it contains).
    */
-  readonly afterPending = (send: () => void): void => {
-    if (this.frames.length === 0) return send();
-    this.after.push(send);
+  readonly afterPending = (sender: ReplySender): void => {
+    if (this.frames.length === 0) return sender.sendReplies();
+    this.after.push(sender);
   };
 
   /** Publishes everything pending now, in order, then the replies that waited; also runs on its own once per tick. */
@@ -79,6 +84,6 @@ export class TopicCoalescer {
     this.open = new Map();
     this.latest = new Map();
     for (const f of frames) this.publish(f.topic, encodeDispatch(f.events));
-    for (const send of after) send();
+    for (const sender of after) sender.sendReplies();
   };
 }

@@ -269,6 +269,15 @@ class UwsSocket implements GatewaySocket {
     }
   }
 
+  cork(fn: () => void): void {
+    if (!this.open) return;
+    try {
+      this.ws.cork(fn);
+    } catch {
+      this.open = false;
+    }
+  }
+
   bufferedAmount(): number {
     if (!this.open) return 0;
     try {

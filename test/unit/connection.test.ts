@@ -9,7 +9,9 @@ import type { Check } from '../../protocol/schema.ts';
 import type { ReadyPayload } from '../../protocol/types.ts';
 import { CommandError } from '../../engine/command-error.ts';
 import type { Caller, CommandEntry } from '../../engine/gateway/command-table.ts';
-import { Connection, type ConnectionLimits, type GatewaySocket } from '../../engine/gateway/connection.ts';
+import { Connection, type ConnectionDeps, type ConnectionLimits, type GatewaySocket } from '../../engine/gateway/connection.ts';
+import { TopicCoalescer } from '../../engine/gateway/fanout.ts';
+import { encodeEvent } from '../../protocol/codec.ts';
 import { SessionRegistry } from '../../engine/gateway/session-registry.ts';
 
 class FakeSocket implements GatewaySocket {
@@ -31,8 +33,12 @@ const SECRET_TEXT = 'connection string postgres://admin:hunter2@db';
 const connections: Connection[] = [];
 afterEach(() => connections.splice(0).forEach((c) => c.closed()));
 
-function setup(limits: Partial<ConnectionLimits> = {}, ready = async (_c: Caller) => ({ payload: READY, topics: TOPICS })) {
-  const socket = new FakeSocket();
+function setup(
+  limits: Partial<ConnectionLimits> = {},
+  ready = async (_c: Caller) => ({ payload: READY, topics: TOPICS }),
+  extra: { socket?: FakeSocket; deps?: Partial<ConnectionDeps> } = {},
+) {
+  const socket = extra.socket ?? new FakeSocket();
   const registry = new SessionRegistry();
   const runs: { caller: Caller; payload: unknown }[] = [];
   const entry = (run: CommandEntry['run']): CommandEntry => ({ schema: PAYLOADS[Method.MESSAGE_HISTORY] as Check<unknown>, run });
@@ -49,6 +55,7 @@ function setup(limits: Partial<ConnectionLimits> = {}, ready = async (_c: Caller
     clock: { now: () => 1_000 },
     logger: pino({ level: 'silent' }),
     limits: { heartbeatIntervalMs: 30_000, maxFrameBytes: 65_536, identifyTimeoutMs: 60_000, maxBadFrames: 20, ...limits },
+    ...extra.deps,
   });
   connections.push(conn);
   conn.open();
@@ -310,5 +317,36 @@ describe('Connection topics', () => {
     conn.closed();
     conn.applyTopics({ subscribe: ['g:9'], unsubscribe: ['g:1'] });
     assert.equal(socket.calls.length, 4, 'a closed connection changes no subscriptions');
+  });
+});
+
+describe('Connection replies and events', () => {
+  class CorkingSocket extends FakeSocket {
+    cork(fn: () => void) {
+      this.calls.push('cork');
+      fn();
+      this.calls.push('uncork');
+    }
+  }
+
+  it('holds replies until the events published before them are out, then sends them corked together', async () => {
+    const socket = new CorkingSocket();
+    const coalescer = new TopicCoalescer((topic) => socket.calls.push({ published: topic }));
+    const { send, identify } = setup({}, undefined, { socket, deps: { afterPendingEvents: coalescer.afterPending } });
+    await identify();
+    coalescer.add('c:1', encodeEvent('MESSAGE_CREATE', 'g:1', 1, 1, { n: 1 }));
+    send([Op.REQUEST, 1, Method.MESSAGE_HISTORY, { guildId: '1', channelId: '2' }]);
+    send([Op.REQUEST, 2, Method.MESSAGE_HISTORY, { guildId: '1', channelId: '2' }]);
+    await sleep(5); // the commands ran; the coalescer's own tick is what lets their replies go
+    const oks = (calls: unknown[]) => calls.filter((c) => Array.isArray(c) && c[0] === Op.OK).map((c) => (c as unknown[])[1]);
+    assert.deepEqual(socket.calls.slice(0, 1), [{ published: 'c:1' }]);
+    assert.deepEqual(socket.calls.slice(1, 2), ['cork']);
+    assert.deepEqual(oks(socket.calls), [1, 2]);
+    assert.equal(socket.calls.at(-1), 'uncork');
+    socket.clear();
+    // Nothing pending: a reply leaves at once.
+    send([Op.REQUEST, 3, Method.MESSAGE_HISTORY, { guildId: '1', channelId: '2' }]);
+    await tick();
+    assert.deepEqual(oks(socket.calls), [3]);
   });
 });

@@ -64,14 +64,14 @@ describe('TopicCoalescer', () => {
   it('holds a reply until the events added before it are published, and sends it at once when none is', () => {
     const out: string[] = [];
     const c = new TopicCoalescer((topic) => out.push(`event ${topic}`));
-    c.afterPending(() => out.push('reply 1'));
+    c.afterPending({ sendReplies: () => out.push('reply 1') });
     c.add('c:1', encodeEvent('T', 'g:1', 1, 1, null));
-    c.afterPending(() => out.push('reply 2'));
+    c.afterPending({ sendReplies: () => out.push('reply 2') });
     c.add('c:2', encodeEvent('T', 'g:1', 1, 2, null));
     assert.deepEqual(out, ['reply 1']);
     c.flush();
     assert.deepEqual(out, ['reply 1', 'event c:1', 'event c:2', 'reply 2']);
-    c.afterPending(() => out.push('reply 3'));
+    c.afterPending({ sendReplies: () => out.push('reply 3') });
     assert.equal(out.at(-1), 'reply 3');
   });
 
