@@ -74,7 +74,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     redisUrl: config.redisUrl ?? undefined,
     onConnectionError: (err) => logger.warn({ err: err.message }, 'redis connection error'),
   });
-  const writer = new MessageWriter(stores.messages, { maxBatch: config.writeBatchMax, logger });
+  const writer = new MessageWriter(stores.messages, { maxBatch: config.writeBatchMax, maxInFlight: config.writeMaxInFlight, logger });
   const ids = new SnowflakeGenerator(config.nodeId, clock);
   let boundPort = config.port;
 

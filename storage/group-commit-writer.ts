@@ -9,6 +9,12 @@ import { toStorageError } from './pg-errors.ts';
 export interface GroupCommitOptions {
   /** Most rows per insertMany call (default 1000); a longer queue is written in several batches. */
   maxBatch?: number;
+  /**
+   * insertMany calls in flight at once (default 1). With 2, the next batch is sent while the
+   * previous one commits, so throughput is not bounded by one commit round trip per batch; results
+   * still settle in write() order.
+   */
+  maxInFlight?: number;
   logger?: Logger;
 }
 
@@ -31,17 +37,22 @@ export class WriterClosedError extends Error {
  * Batches rows into `insertMany` calls with these guarantees:
  * - write() resolves only after the COMMIT that contains its row, and rejects with that batch's
  *   error otherwise (StorageUnavailableError for connection problems): no row is dropped silently;
- * - at most one insertMany is in flight; rows written meanwhile form the next batch;
+ * - at most `maxInFlight` insertMany calls are in flight; rows written meanwhile form the next batch;
  * - a write made while idle is flushed on the next setImmediate, so writes of the same tick share
  *   a batch;
- * - batches are written, and settle, in write() order, so per-channel order is preserved;
+ * - batches are started, and settle, in write() order, so per-channel order is preserved (with
+ *   more than one in flight, a later batch may COMMIT first; its write()s still resolve after the
+ *   earlier batch's);
  * - a failed batch does not stop the writer: the next batch is attempted.
  */
 export class GroupCommitWriter<T, R = void> {
   private readonly maxBatch: number;
+  private readonly maxInFlight: number;
   private readonly logger: Logger | undefined;
   private queue: Pending<T, R>[] = [];
-  private running = false;
+  private inFlight = 0;
+  /** Settles after the most recently started batch has settled. */
+  private lastSettled: Promise<void> = Promise.resolve();
   private scheduled = false;
   private closed = false;
   private enqueued = 0;
@@ -60,6 +71,9 @@ export class GroupCommitWriter<T, R = void> {
     const maxBatch = opts.maxBatch ?? 1000;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError('maxBatch must be a positive integer');
     this.maxBatch = maxBatch;
+    const maxInFlight = opts.maxInFlight ?? 1;
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError('maxInFlight must be a positive integer');
+    this.maxInFlight = maxInFlight;
     this.logger = opts.logger;
   }
 
@@ -86,42 +100,46 @@ export class GroupCommitWriter<T, R = void> {
   }
 
   private schedule(): void {
-    if (this.running || this.scheduled) return; // a running pump picks the row up after its batch
+    if (this.scheduled || this.inFlight >= this.maxInFlight) return; // a finishing batch starts the next
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      void this.pump();
+      this.startBatches();
     });
   }
 
-  private async pump(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
-        this.queue = this.queue.length <= this.maxBatch ? [] : this.queue.slice(this.maxBatch);
-        await this.writeBatch(batch);
-      }
-    } finally {
-      this.running = false;
+  /** Starts batches from the queue while fewer than maxInFlight are running. */
+  private startBatches(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+      this.queue = this.queue.length <= this.maxBatch ? [] : this.queue.slice(this.maxBatch);
+      this.inFlight++;
+      const written = this.write1(batch);
+      const previous = this.lastSettled;
+      this.lastSettled = (async () => {
+        const outcome = await written;
+        await previous;
+        this.settle(batch, outcome);
+        this.inFlight--;
+        this.startBatches();
+      })();
     }
   }
 
-  private async writeBatch(batch: Pending<T, R>[]): Promise<void> {
-    let failure: unknown = null;
-    let failed = false;
-    let results: readonly R[] | void = undefined;
+  private async write1(batch: Pending<T, R>[]): Promise<{ failed: false; results: readonly R[] | void } | { failed: true; error: unknown }> {
     try {
-      results = await this.insertMany(batch.map((p) => p.row));
+      return { failed: false, results: await this.insertMany(batch.map((p) => p.row)) };
     } catch (err) {
-      failed = true;
-      failure = toStorageError(err);
-      this.logger?.error({ err: failure, rows: batch.length }, `${this.what} batch failed`);
+      const error = toStorageError(err);
+      this.logger?.error({ err: error, rows: batch.length }, `${this.what} batch failed`);
+      return { failed: true, error };
     }
+  }
+
+  private settle(batch: Pending<T, R>[], outcome: Awaited<ReturnType<GroupCommitWriter<T, R>['write1']>>): void {
     batch.forEach((p, i) => {
-      if (failed) p.reject(failure);
-      else p.resolve(results ? results[i]! : (undefined as R));
+      if (outcome.failed) p.reject(outcome.error);
+      else p.resolve(outcome.results ? outcome.results[i]! : (undefined as R));
     });
     this.settled = batch[batch.length - 1]!.seq;
     this.releaseFlushWaiters();

@@ -41,6 +41,8 @@ export interface Config {
   actorMaxIdle: number;
   historyCacheSize: number;
   writeBatchMax: number;
+  /** Group-commit batches in flight at once (see GroupCommitWriter maxInFlight). */
+  writeMaxInFlight: number;
   readyDmLimit: number;
   /** A user goes offline this long after their last connection closed (a reload does not flap). */
   presenceGraceMs: number;
@@ -284,6 +286,7 @@ export function loadConfig(env: Env = process.env): Config {
     actorMaxIdle: int(env, 'ACTOR_MAX_IDLE', 50_000, 1, 10_000_000),
     historyCacheSize: int(env, 'HISTORY_CACHE_SIZE', 100, 0, 10_000),
     writeBatchMax: int(env, 'WRITE_BATCH_MAX', 1000, 1, 10_000),
+    writeMaxInFlight: int(env, 'WRITE_MAX_IN_FLIGHT', 1, 1, 16),
     readyDmLimit: int(env, 'READY_DM_LIMIT', 100, 0, 10_000),
     presenceGraceMs: int(env, 'PRESENCE_GRACE_MS', 15_000, 0, 600_000),
     readyPresenceGuildLimit: int(env, 'READY_PRESENCE_GUILD_LIMIT', 1000, 0, 100_000),

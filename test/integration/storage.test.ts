@@ -985,6 +985,37 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(all.map((m) => m.id), second.map((m) => m.id).reverse());
       });
 
+      it('with maxInFlight 2, sends the next batch while one commits, and still settles in write order', async () => {
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        let calls = 0;
+        let committed = 0;
+        const store = Object.create(stores.messages) as typeof stores.messages;
+        store.insertMany = async (rows) => {
+          const n = ++calls;
+          if (n === 1) await gate; // the first batch's COMMIT is slow
+          const out = await stores.messages.insertMany(rows);
+          committed++;
+          return out;
+        };
+        const writer = new MessageWriter(store, { maxInFlight: 2 });
+        const channel = ids.next();
+        const order: string[] = [];
+        const track = (tag: string, p: Promise<boolean>) => p.then(() => void order.push(tag));
+        const first = Array.from({ length: 3 }, (_, i) => track(`a${i}`, writer.write(message(channel))));
+        await new Promise((r) => setImmediate(r));
+        const second = Array.from({ length: 3 }, (_, i) => track(`b${i}`, writer.write(message(channel))));
+        for (let i = 0; i < 200 && committed < 1; i++) await new Promise((r) => setTimeout(r, 5));
+        assert.equal(calls, 2, 'the second batch went out while the first was in flight');
+        assert.equal(committed, 1, 'the second batch committed first');
+        assert.deepEqual(order, [], 'but nothing settles before the first batch');
+        release();
+        await Promise.all([...first, ...second]);
+        assert.deepEqual(order, ['a0', 'a1', 'a2', 'b0', 'b1', 'b2']);
+        await writer.close();
+        assert.equal((await allHistory(stores.messages, channel)).length, 6);
+      });
+
       it('rejects a duplicate-id batch with ConflictError and refuses writes after close', async () => {
         const writer = new MessageWriter(stores.messages);
         const channel = ids.next();
