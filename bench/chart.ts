@@ -9,9 +9,10 @@
  *   reconnect.svg           N clients dropped at once: time until all resumed and caught up
  * No dependencies: the SVG is written by hand.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readReportFile } from './lib/report.ts';
 
 interface Row {
   system: string;
@@ -237,7 +238,7 @@ function main(): void {
   }
   mkdirSync(outDir, { recursive: true });
   for (const file of files) {
-    const report = JSON.parse(readFileSync(file, 'utf8')) as Report;
+    const report = readReportFile<Report>(file);
     const reports = report.runs ? report.runs.map((r) => ({ ...r, machine: r.machine ?? report.machine })) : [report];
     for (const r of reports) {
       for (const [name, svg] of Object.entries(chartsFor(r))) {

@@ -2,8 +2,7 @@
  * Markdown tables of a bench JSON report, for bench/RESULTS.md:
  * `tsx bench/results-tables.ts <report.json>` (single scenario or `all`).
  */
-import { readFileSync } from 'node:fs';
-import { fmt } from './lib/report.ts';
+import { fmt, readReportFile } from './lib/report.ts';
 
 interface Row {
   system: string;
@@ -77,6 +76,6 @@ if (process.argv[1]?.endsWith('results-tables.ts')) {
     process.stderr.write('usage: tsx bench/results-tables.ts <report.json>\n');
     process.exit(2);
   }
-  const report = JSON.parse(readFileSync(file, 'utf8')) as Report;
+  const report = readReportFile<Report>(file);
   process.stdout.write(`${(report.runs ?? [report]).map(tablesFor).join('\n\n')}\n`);
 }

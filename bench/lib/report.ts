@@ -7,6 +7,7 @@ import type { SystemName } from '../systems/server-process.ts';
 import type { Environment } from './environment.ts';
 import type { MachineInfo } from './machine.ts';
 import { ratio } from './stats.ts';
+import { readFileSync } from 'node:fs';
 
 export interface ResultRow {
   system: SystemName;
@@ -109,4 +110,15 @@ export function formatRatios(ratios: ScenarioReport['ratios']): string {
 export function formatTargets(targets: readonly TargetCheck[]): string {
   if (targets.length === 0) return '';
   return table(['target', 'goal', 'measured', 'met'], targets.map((t) => [t.target, t.goal, t.value, t.met === null ? 'n/a' : t.met ? 'MET' : 'MISSED']));
+}
+
+/**
+ * Reads a bench JSON report from a file. Tolerates what `npm run bench -- … --json > file` puts
+ * before the object (npm's own "> guildhall@… bench" banner on stdout; `npm run -s` avoids it).
+ */
+export function readReportFile<T>(file: string): T {
+  const text = readFileSync(file, 'utf8');
+  const start = text.indexOf('{');
+  if (start < 0) throw new Error(`${file}: no JSON object in it`);
+  return JSON.parse(text.slice(start)) as T;
 }
