@@ -48,6 +48,14 @@ export async function benchQuery<R extends pg.QueryResultRow = pg.QueryResultRow
   }
 }
 
+/**
+ * Forces a Postgres checkpoint (superuser), so dirty pages and WAL left by earlier phases (database
+ * creation, a saturation phase) are flushed before a latency measurement instead of during it.
+ */
+export async function checkpoint(): Promise<void> {
+  await withAdmin((c) => c.query('checkpoint'));
+}
+
 /** Rows in the bench database's `messages` table. */
 export async function countMessages(): Promise<number> {
   const rows = await benchQuery<{ n: string }>('select count(*)::text as n from messages');

@@ -14,7 +14,7 @@
  */
 import type { Options } from '../lib/args.ts';
 import { sourceAddresses } from '../lib/net-util.ts';
-import { committedTransactions, countMessages } from '../lib/pg.ts';
+import { checkpoint, committedTransactions, countMessages } from '../lib/pg.ts';
 import { startCommitProbe } from '../lib/pg-probe.ts';
 import { waitWithProgress } from '../lib/progress.ts';
 import { computeRatios, formatRatios, formatTargets, table, type ResultRow, type TargetCheck } from '../lib/report.ts';
@@ -122,6 +122,7 @@ async function runSystem(system: SystemName, p: ThroughputParams, ctx: ScenarioC
     for (const c of connected) if (c.failed) throw new Error(`${system}: ${c.failed} senders failed to connect (${c.firstError})`);
 
     // 1. Saturation.
+    if (persisted) await checkpoint();
     await pool.all({ op: 'reset' });
     await pool.all({ op: 'tpSaturate', windowPerConn: p.window, contentSize: p.contentSize });
     await waitWithProgress(progress, `throughput ${system}: warm-up`, p.warmupSec * 1000);
@@ -139,7 +140,8 @@ async function runSystem(system: SystemName, p: ThroughputParams, ctx: ScenarioC
     progress.update(`throughput ${system}: draining`);
     await drain(pool, ['sender'], { timeoutMs: 20_000 });
 
-    // 2. Fixed rate, ack latency.
+    // 2. Fixed rate, ack latency (after a checkpoint: the saturation phase's writes are not flushed during it).
+    if (persisted) await checkpoint();
     await pool.all({ op: 'reset' });
     await pool.all({ op: 'recordAcks', on: true });
     const perWorker = p.rate / p.workers;
