@@ -66,7 +66,7 @@ export const reconnect: Scenario<ReconnectParams> = {
     '--away 500              ms between the drop and the reconnect (messages keep flowing)',
     '--warmup 1              seconds of sending before the drop',
     '--storm-timeout 60      seconds a storm may take before clients count as failed',
-    '--sessions-per-user 16   clients per account (the engine keeps at most 16 detached sessions per user)',
+    '--sessions-per-user 16   clients per account (the engine keeps RESUME_MAX_DETACHED_PER_USER, default 16, detached sessions per user)',
     '--receivers 2 --content 100',
     '--systems guildhall,uws-raw,socketio',
   ],
@@ -81,8 +81,8 @@ export const reconnect: Scenario<ReconnectParams> = {
       receiverWorkers: o.int('receivers', 2, 1, 8),
       contentSize: o.int('content', 100, 16, 4000),
       users: 0,
-      // Guildhall keeps at most 16 detached sessions per user (SessionStore.maxDetachedPerUser):
-      // more clients per account dropping at once would lose the oldest sessions by design.
+      // Guildhall keeps at most RESUME_MAX_DETACHED_PER_USER (default 16) detached sessions per
+      // user: more clients per account dropping at once would lose the oldest sessions by design.
       sessionsPerUser: o.int('sessions-per-user', 16, 1, 100_000),
     };
     p.users = Math.max(2, Math.ceil(Math.max(...p.clients) / p.sessionsPerUser));
