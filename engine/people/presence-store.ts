@@ -86,10 +86,13 @@ export class PresenceStore {
     if (p.custom === null) await this.kv.hDel(presenceKeys.user(userId), 'custom');
   }
 
-  /** Presences of many users (offline for unknown ones), read concurrently. */
+  /** Presences of many users (offline for unknown ones), read in one round trip. */
   async getMany(userIds: readonly string[]): Promise<Map<string, StoredPresence>> {
-    const values = await Promise.all(userIds.map((id) => this.get(id)));
-    return new Map(userIds.map((id, i) => [id, values[i]!]));
+    const hashes = await this.kv.hGetAllMany(userIds.map((id) => presenceKeys.user(id)));
+    return new Map(userIds.map((id, i) => {
+      const h = hashes[i]!;
+      return [id, Object.keys(h).length === 0 ? OFFLINE : parsePresence(h)];
+    }));
   }
 
   async isNodeAlive(nodeId: string): Promise<boolean> {

@@ -78,6 +78,13 @@ export interface EphemeralStore {
   /** All fields of the hash at `key`; an empty object if the key does not exist. */
   hGetAll(key: string): Promise<Record<string, string>>;
 
+  /**
+   * All fields of each hash of `keys`, in the order of `keys` (an empty object for a missing key):
+   * hGetAll of many keys in one round trip. Each hash is read atomically; the reads of different
+   * keys are not one atomic snapshot. No keys → [].
+   */
+  hGetAllMany(keys: readonly string[]): Promise<Record<string, string>[]>;
+
   /** Removes fields from the hash; resolves how many existed. */
   hDel(key: string, ...fields: string[]): Promise<number>;
 

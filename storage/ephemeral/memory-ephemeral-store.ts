@@ -159,6 +159,13 @@ export class MemoryEphemeralStore implements EphemeralStore {
     return e ? Object.fromEntries(e.value) : {};
   }
 
+  async hGetAllMany(keys: readonly string[]): Promise<Record<string, string>[]> {
+    return keys.map((key) => {
+      const e = this.hash(key);
+      return e ? Object.fromEntries(e.value) : {};
+    });
+  }
+
   async hDel(key: string, ...fields: string[]): Promise<number> {
     const e = this.hash(key);
     if (!e) return 0;

@@ -180,6 +180,19 @@ export class RedisEphemeralStore implements EphemeralStore {
     return { ...(await this.redis.hgetall(this.k(key))) };
   }
 
+  /** One pipeline: a single write and a single round trip whatever the number of keys. */
+  async hGetAllMany(keys: readonly string[]): Promise<Record<string, string>[]> {
+    if (keys.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.hgetall(this.k(key));
+    const replies = (await pipeline.exec()) ?? [];
+    return keys.map((_, i) => {
+      const [err, value] = replies[i] ?? [new Error('redis pipeline returned no reply')];
+      if (err) throw err;
+      return { ...(value as Record<string, string>) };
+    });
+  }
+
   async hDel(key: string, ...fields: string[]): Promise<number> {
     if (fields.length === 0) return 0;
     return this.redis.hdel(this.k(key), ...fields);

@@ -155,6 +155,13 @@ function conformance(name: string, open: () => Promise<Harness>, skip: string | 
       await h.store.expire(e, TTL);
       await h.advance(PAST_TTL);
       assert.deepEqual(await h.store.hGetAll(e), {});
+      assert.deepEqual(await h.store.hGetAllMany([]), []);
+      const [m1, m2, str] = [key('hash-many-1'), key('hash-many-2'), key('hash-many-str')];
+      await h.store.hSet(m1, { x: '1', y: '2' });
+      await h.store.hSet(m2, 'z', '3');
+      assert.deepEqual(await h.store.hGetAllMany([m2, key('hash-many-missing'), m1, m2]), [{ z: '3' }, {}, { x: '1', y: '2' }, { z: '3' }]);
+      await h.store.set(str, 's');
+      await assert.rejects(h.store.hGetAllMany([m1, str]), 'a key of another kind rejects');
     });
 
     it('sets', async () => {
