@@ -161,8 +161,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       }),
     ready: (caller) =>
       buildReady({
-        router, users: stores.users, guilds: stores.guilds, dms: stores.dms, readStates: stores.readStates, mutes: stores.mutes, readyDmLimit: config.readyDmLimit,
-        ...people, presence: presenceStore, readyPresenceGuildLimit: config.readyPresenceGuildLimit,
+        router, ready: stores.ready, readyDmLimit: config.readyDmLimit,
+        presence: presenceStore, readyPresenceGuildLimit: config.readyPresenceGuildLimit,
         onPresenceUnavailable: (err) => logger.warn({ err }, 'READY without presences: ephemeral store unavailable'),
       }, caller.userId, caller.sessionId),
     commands: withMessageRateLimit(buildCommandTable({ router, guilds: stores.guilds, dms: stores.dms, ids }), limiter, rule('messages', rl.messagesPerChannel)),

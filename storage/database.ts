@@ -20,6 +20,7 @@ import type { DB } from './schema.ts';
 import { KyselyUserStore } from './users/kysely-user-store.ts';
 import { KyselyReadStateStore } from './read-states/kysely-read-state-store.ts';
 import { KyselyMuteStore } from './mutes/kysely-mute-store.ts';
+import { KyselyReadyStore } from './ready/kysely-ready-store.ts';
 
 export interface Database {
   db: Kysely<DB>;
@@ -105,6 +106,7 @@ export function createStores(db: Kysely<DB>): Stores {
     relationships: new KyselyRelationshipStore(db),
     readStates: new KyselyReadStateStore(db),
     mutes: new KyselyMuteStore(db),
+    ready: new KyselyReadyStore(db),
   };
 }
 

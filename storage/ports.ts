@@ -4,7 +4,7 @@
  */
 import type {
   AuditEntryRecord, BanRecord, ChannelRecord, DmRecord, GuildRecord, GuildSnapshot, InviteRecord, MemberRecord, MessageRecord,
-  MuteRecord, OverwriteRecord, ProfileRecord, RelationshipRecord, ReactionRecord, ReadStateRecord, RoleRecord, UserRecord,
+  MuteRecord, OverwriteRecord, ProfileRecord, ReadyRecord, RelationshipRecord, ReactionRecord, ReadStateRecord, RoleRecord, UserRecord,
 } from './records.ts';
 
 export interface UserStore {
@@ -215,6 +215,17 @@ export interface MuteStore {
   mutedAmong(userIds: readonly string[], targetIds: readonly string[], now: number): Promise<Set<string>>;
 }
 
+/** What READY needs from the database, read in one round trip (see engine/gateway/ready.ts). */
+export interface ReadyStore {
+  /**
+   * The user's profile, email, guild ids, DMs, read states, mutes, relationships, the first
+   * `membersPerGuild` members (by user id) of each of the user's guilds, and the profiles of the
+   * participants of the user's `dmLimit` most recent DMs — each as ReadyRecord documents it, all
+   * read by one statement (one snapshot). Null when the user does not exist.
+   */
+  load(userId: string, opts: { membersPerGuild: number; dmLimit: number }): Promise<ReadyRecord | null>;
+}
+
 export interface Stores {
   profiles: ProfileStore;
   relationships: RelationshipStore;
@@ -225,4 +236,5 @@ export interface Stores {
   guilds: GuildStore;
   messages: MessageStore;
   dms: DmStore;
+  ready: ReadyStore;
 }

@@ -186,6 +186,34 @@ export interface RelationshipRecord {
   createdAt: number;
 }
 
+/**
+ * Everything READY reads from the database about one user (ReadyStore.load). Each part equals
+ * what the dedicated store method returns for the same user at the same moment.
+ */
+export interface ReadyRecord {
+  /** ProfileStore.get(userId). */
+  profile: ProfileRecord;
+  /** The user's email address (for the user's own profile only). */
+  email: string;
+  /** GuildStore.listGuildIdsOfUser(userId): oldest membership first. */
+  guildIds: string[];
+  /** DmStore.listForUser(userId): most recent activity first, with participants. */
+  dms: DmRecord[];
+  /** ReadStateStore.list(userId), in no particular order. */
+  readStates: ReadStateRecord[];
+  /** MuteStore.list(userId), in no particular order. */
+  mutes: MuteRecord[];
+  /**
+   * RelationshipStore.list(userId) (oldest first), each with the other user's profile; a
+   * relationship whose other user no longer exists is left out.
+   */
+  relationships: { record: RelationshipRecord; profile: ProfileRecord }[];
+  /** RelationshipStore.guildMemberIds(guildIds, membersPerGuild): distinct, guild by guild. */
+  guildMemberIds: string[];
+  /** Profiles (ProfileStore.getMany, in no particular order) of the participants of the first `dmLimit` DMs of `dms`. */
+  dmProfiles: ProfileRecord[];
+}
+
 export interface GuildSnapshot {
   guild: GuildRecord;
   channels: ChannelRecord[];

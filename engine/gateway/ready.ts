@@ -7,7 +7,7 @@
 import type { Dm, ReadyPayload, StreamPosition } from '../../protocol/types.ts';
 import { summaries } from '../people/people-views.ts';
 import { readyPeople, type ReadyPeopleDeps } from '../people/ready-people.ts';
-import type { DmStore, GuildStore, MuteStore, ReadStateStore, UserStore } from '../../storage/ports.ts';
+import type { ReadyStore } from '../../storage/ports.ts';
 import { MUTE_TYPES } from '../user/user-actor.ts';
 import type { Router } from '../cluster/router.ts';
 import { streams, topics } from '../cluster/topics.ts';
@@ -22,13 +22,10 @@ import { ErrorCode } from '../../protocol/opcodes.ts';
 
 export interface ReadyDeps extends ReadyPeopleDeps {
   router: Router;
-  users: UserStore;
-  guilds: GuildStore;
-  dms: DmStore;
+  /** The database part of READY, one statement (storage/ready/kysely-ready-store.ts). */
+  ready: ReadyStore;
   /** DMs listed in READY (most recent activity first); all DMs are subscribed regardless. */
   readyDmLimit: number;
-  readStates: ReadStateStore;
-  mutes: MuteStore;
 }
 
 /** A guild or DM deleted, or left, between listing and asking is skipped; anything else fails READY. */
@@ -38,23 +35,28 @@ function skipGone(err: unknown): null {
 }
 const GONE: ReadonlySet<number> = new Set([ErrorCode.UNKNOWN_GUILD, ErrorCode.UNKNOWN_DM, ErrorCode.NOT_MEMBER]);
 
+/**
+ * One database round trip (ReadyStore.load) and, concurrently with it, the user's stream
+ * position; then, all at once, the guild snapshots, the positions of the listed DMs and the
+ * presences (one ephemeral-store round trip).
+ */
 export async function buildReady(deps: ReadyDeps, userId: string, sessionId: string): Promise<{ payload: ReadyPayload; topics: string[] }> {
-  const me = await deps.users.findById(userId);
-  if (!me) throw new CommandError(ErrorCode.AUTH_FAILED, 'user no longer exists');
-  const [guildIds, dmRecords, userPos, readStates, mutes] = await Promise.all([
-    deps.guilds.listGuildIdsOfUser(userId),
-    deps.dms.listForUser(userId),
+  const [rec, userPos] = await Promise.all([
+    deps.ready.load(userId, { membersPerGuild: deps.readyPresenceGuildLimit, dmLimit: deps.readyDmLimit }),
     deps.router.ask<StreamPosition>('user', userId, { type: 'position' } satisfies UserCommand),
-    deps.readStates.list(userId),
-    deps.mutes.list(userId),
   ]);
+  if (!rec) throw new CommandError(ErrorCode.AUTH_FAILED, 'user no longer exists');
   const subscribed: string[] = [topics.user(userId)];
   const positions: Record<string, StreamPosition> = { [streams.user(userId)]: userPos };
 
-  const snapshots = await Promise.all(
-    guildIds.map((id) =>
-      deps.router.ask<GuildSnapshotReply>('guild', id, { method: 'snapshot', userId } satisfies GuildCommand).catch(skipGone)),
-  );
+  const listed = rec.dms.slice(0, deps.readyDmLimit);
+  const [snapshots, dmPositions, people] = await Promise.all([
+    Promise.all(rec.guildIds.map((id) =>
+      deps.router.ask<GuildSnapshotReply>('guild', id, { method: 'snapshot', userId, nickname: rec.profile.nickname } satisfies GuildCommand).catch(skipGone))),
+    Promise.all(listed.map((d) =>
+      deps.router.ask<DmSnapshotReply>('dm', d.id, { method: 'snapshot', userId } satisfies DmCommand).catch(skipGone))),
+    readyPeople(deps, rec),
+  ]);
   const guilds = [];
   for (const s of snapshots) {
     if (!s) continue;
@@ -63,25 +65,19 @@ export async function buildReady(deps: ReadyDeps, userId: string, sessionId: str
     positions[streams.guild(s.guild.id)] = s.position;
   }
 
-  const listed = dmRecords.slice(0, deps.readyDmLimit);
-  const otherIds = new Set(listed.flatMap((d) => d.participantIds));
-  const [profiles, people] = await Promise.all([deps.profiles.getMany([...otherIds]), readyPeople(deps, me, guildIds)]);
-  const users = summaries(profiles);
-  const dmPositions = await Promise.all(
-    listed.map((d) => deps.router.ask<DmSnapshotReply>('dm', d.id, { method: 'snapshot', userId } satisfies DmCommand).catch(skipGone)),
-  );
+  const users = summaries(rec.dmProfiles);
   const dms: Dm[] = listed.map((d) => toWireDm(d, users));
   listed.forEach((d, i) => {
     const pos = dmPositions[i];
     if (pos) positions[streams.dm(d.id)] = pos.position;
   });
-  for (const d of dmRecords) subscribed.push(topics.dm(d.id));
+  for (const d of rec.dms) subscribed.push(topics.dm(d.id));
 
   return {
     payload: {
       sessionId, user: people.user, relationships: people.relationships, presences: people.presences, guilds, dms, streams: positions,
-      readStates: readStates.map((r) => ({ channelId: r.channelId, lastReadId: r.lastReadId, mentionCount: r.mentionCount })),
-      mutes: mutes.map((m) => ({ targetId: m.targetId, type: MUTE_TYPES[m.targetType]!, until: m.until })),
+      readStates: rec.readStates.map((r) => ({ channelId: r.channelId, lastReadId: r.lastReadId, mentionCount: r.mentionCount })),
+      mutes: rec.mutes.map((m) => ({ targetId: m.targetId, type: MUTE_TYPES[m.targetType]!, until: m.until })),
     },
     topics: subscribed,
   };

@@ -104,14 +104,14 @@ class GuildActor implements Behaviour<GuildCommand> {
     if (!state.isMember(cmd.userId) && !OPEN_TO_NON_MEMBERS.has(cmd.method)) {
       throw new CommandError(ErrorCode.NOT_MEMBER, 'not a member of this guild');
     }
-    if (cmd.method === 'snapshot') return this.snapshot(cmd.userId);
+    if (cmd.method === 'snapshot') return this.snapshot(cmd.userId, cmd.nickname);
     return HANDLERS[cmd.method](this.ctx, cmd.userId, cmd.payload);
   }
 
-  private async snapshot(userId: string): Promise<GuildSnapshotReply> {
+  /** Synchronous on hot state: no storage read inside the mailbox (every IDENTIFY of every member asks this). */
+  private snapshot(userId: string, nickname: string): GuildSnapshotReply {
     const state = this.ctx.state;
-    const me = await this.ctx.user(userId);
-    return { guild: guildView(state, userId, me), position: this.ctx.stream.position, topics: state.topicsFor(userId) };
+    return { guild: guildView(state, userId, { id: userId, nickname }), position: this.ctx.stream.position, topics: state.topicsFor(userId) };
   }
 
   private log(channelId: string): MessageLog {

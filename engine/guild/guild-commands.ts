@@ -28,4 +28,5 @@ export type GuildMethod = (typeof GUILD_METHODS)[number] | PlaceMethod;
 export type GuildCommand =
   | { [M in GuildMethod]: { method: M; userId: string; payload: Payload<M> } }[GuildMethod]
   | { method: 'create'; userId: string; payload: Payload<typeof Method.GUILD_CREATE> }
-  | { method: 'snapshot'; userId: string };
+  /** READY's view of the guild; `nickname` is the user's, read by the caller (READY) so the actor need not. */
+  | { method: 'snapshot'; userId: string; nickname: string };

@@ -7,48 +7,38 @@
  * be read, READY carries no presences rather than failing.
  */
 import type { Presence, Relationship, SelfProfile } from '../../protocol/types.ts';
-import type { ProfileStore, RelationshipStore } from '../../storage/ports.ts';
-import type { UserRecord } from '../../storage/records.ts';
-import { CommandError } from '../command-error.ts';
-import { ErrorCode } from '../../protocol/opcodes.ts';
+import type { ReadyRecord } from '../../storage/records.ts';
 import { toRelationship, toSelfProfile } from './people-views.ts';
 import { visibleCustom, visibleStatus } from './presence-model.ts';
 import type { PresenceStore, StoredPresence } from './presence-store.ts';
 
 export interface ReadyPeopleDeps {
-  profiles: ProfileStore;
-  relationships: RelationshipStore;
   presence: PresenceStore;
+  /** READY_PRESENCE_GUILD_LIMIT: members per guild whose presence READY carries (ReadyStore.load's membersPerGuild). */
   readyPresenceGuildLimit: number;
   /** Called when presences could not be read (READY then carries none). */
   onPresenceUnavailable?(err: unknown): void;
 }
 
+/** `rec` is what ReadyStore.load read for the user (with readyPresenceGuildLimit members per guild). */
 export async function readyPeople(
-  deps: ReadyPeopleDeps, me: UserRecord, guildIds: readonly string[],
+  deps: ReadyPeopleDeps, rec: ReadyRecord,
 ): Promise<{ user: SelfProfile; relationships: Relationship[]; presences: Presence[] }> {
-  const [profile, rows, members] = await Promise.all([
-    deps.profiles.get(me.id),
-    deps.relationships.list(me.id),
-    deps.relationships.guildMemberIds(guildIds, deps.readyPresenceGuildLimit),
-  ]);
-  if (!profile) throw new CommandError(ErrorCode.AUTH_FAILED, 'user no longer exists');
-  const others = new Map((await deps.profiles.getMany(rows.map((r) => r.otherId))).map((p) => [p.id, p]));
-  const relationships = rows.filter((r) => others.has(r.otherId)).map((r) => toRelationship(r, others.get(r.otherId)!));
-
-  const watched = new Set(members);
-  for (const r of rows) if (r.type === 1) watched.add(r.otherId);
-  watched.delete(me.id);
+  const me = rec.profile.id;
+  const relationships = rec.relationships.map((r) => toRelationship(r.record, r.profile));
+  const watched = new Set(rec.guildMemberIds);
+  for (const r of rec.relationships) if (r.record.type === 1) watched.add(r.record.otherId);
+  watched.delete(me);
   // Presence is ephemeral: with the ephemeral store unreachable, READY goes out without it.
-  const stored = await deps.presence.getMany([me.id, ...watched]).catch((err: unknown) => {
+  const stored = await deps.presence.getMany([me, ...watched]).catch((err: unknown) => {
     deps.onPresenceUnavailable?.(err);
     return new Map<string, StoredPresence>();
   });
   const presences: Presence[] = [];
   for (const [userId, p] of stored) {
-    const status = userId === me.id ? p.status : visibleStatus(p.status);
-    if (status === 'offline' && userId !== me.id) continue;
-    presences.push({ userId, status, customStatus: userId === me.id ? p.custom : visibleCustom(status, p.custom) });
+    const status = userId === me ? p.status : visibleStatus(p.status);
+    if (status === 'offline' && userId !== me) continue;
+    presences.push({ userId, status, customStatus: userId === me ? p.custom : visibleCustom(status, p.custom) });
   }
-  return { user: toSelfProfile(profile, me.email), relationships, presences };
+  return { user: toSelfProfile(rec.profile, rec.email), relationships, presences };
 }

@@ -168,6 +168,64 @@ for (const dialect of DIALECTS) {
       });
     });
 
+    describe('ready', () => {
+      it('load returns what the dedicated store methods return, in one statement', async () => {
+        const [me, a, b, c, d] = [await newUser(stores), await newUser(stores), await newUser(stores), await newUser(stores), await newUser(stores)];
+        await stores.profiles.update(me.id, { displayName: 'Me', bio: 'hi', avatarUrl: 'https://example.com/a.png' });
+        const everyone = (g: string) => ({ id: g, guildId: g, name: '@everyone', color: 0, permissions: '0', position: 0, mentionable: false, hoist: false, createdAt: T0 });
+        const member = (g: string, u: string, at: number) => ({ guildId: g, userId: u, joinedAt: at, nickname: null, timeoutUntil: null, roleIds: [] });
+        const guild = (g: string, owner: string) => ({ id: g, name: 'G', ownerId: owner, description: null, iconUrl: null, systemChannelId: null, createdAt: T0 });
+        const [g1, g2] = [ids.next(), ids.next()];
+        await stores.guilds.create(guild(g1, a.id), everyone(g1), [], member(g1, a.id, T0));
+        await stores.guilds.create(guild(g2, b.id), everyone(g2), [], member(g2, b.id, T0));
+        await stores.guilds.addMember(member(g2, me.id, T0 + 1));
+        await stores.guilds.addMember(member(g1, me.id, T0 + 2));
+        await stores.guilds.addMember(member(g1, c.id, T0 + 3));
+        const pair = (await stores.dms.findOrCreatePair(me.id, a.id, ids.next(), T0)).dm;
+        const group = ids.next();
+        await stores.dms.createGroup({ id: group, createdAt: T0 + 1, participantIds: [me.id, c.id, b.id], lastMessageId: null, type: 3, name: 'crew', ownerId: me.id });
+        await stores.dms.findOrCreatePair(b.id, c.id, ids.next(), T0); // not mine
+        await stores.dms.touch(pair.id, ids.next());
+        await stores.readStates.ack(me.id, pair.id, ids.next());
+        await stores.readStates.addMentions(g1, [me.id]);
+        await stores.mutes.set({ userId: me.id, targetId: g2, targetType: 1, until: null });
+        await stores.mutes.set({ userId: me.id, targetId: group, targetType: 2, until: T0 + 60_000 });
+        await stores.relationships.transition(me.id, a.id, T0 + 5, () => ({ ab: 1, ba: 1 }));
+        await stores.relationships.transition(me.id, d.id, T0 + 6, () => ({ ab: 2, ba: null }));
+        await stores.relationships.transition(c.id, me.id, T0 + 7, () => ({ ab: 4, ba: 3 }));
+
+        const rec = await stores.ready.load(me.id, { membersPerGuild: 2, dmLimit: 1 });
+        assert.ok(rec);
+        const byKey = <T>(xs: T[], key: (x: T) => string) => [...xs].sort((x, y) => key(x).localeCompare(key(y)));
+        assert.deepEqual(rec.profile, await stores.profiles.get(me.id));
+        assert.equal(rec.email, me.email);
+        assert.deepEqual(rec.guildIds, await stores.guilds.listGuildIdsOfUser(me.id));
+        assert.deepEqual(rec.guildIds, [g2, g1]);
+        assert.deepEqual(rec.dms, await stores.dms.listForUser(me.id));
+        assert.deepEqual(rec.dms.map((x) => x.id), [pair.id, group]);
+        assert.deepEqual(rec.dms[1]!.participantIds, [me.id, c.id, b.id]);
+        assert.deepEqual(byKey(rec.readStates, (r) => r.channelId), byKey(await stores.readStates.list(me.id), (r) => r.channelId));
+        assert.equal(rec.readStates.length, 2);
+        assert.deepEqual(byKey(rec.mutes, (m) => m.targetId), byKey(await stores.mutes.list(me.id), (m) => m.targetId));
+        assert.equal(rec.mutes.length, 2);
+        const rels = await stores.relationships.list(me.id);
+        assert.deepEqual(rec.relationships.map((r) => r.record), rels);
+        assert.deepEqual(rec.relationships.map((r) => r.profile), await Promise.all(rels.map(async (r) => (await stores.profiles.get(r.otherId))!)));
+        assert.deepEqual(rec.guildMemberIds, await stores.relationships.guildMemberIds(rec.guildIds, 2));
+        assert.deepEqual(byKey(rec.dmProfiles, (p) => p.id), byKey(await stores.profiles.getMany([me.id, a.id]), (p) => p.id));
+
+        const none = await stores.ready.load(me.id, { membersPerGuild: 0, dmLimit: 0 });
+        assert.deepEqual([none?.guildMemberIds, none?.dmProfiles], [[], []]);
+        const fresh = await newUser(stores);
+        const empty = await stores.ready.load(fresh.id, { membersPerGuild: 5, dmLimit: 5 });
+        assert.deepEqual(
+          { ...empty, profile: null },
+          { profile: null, email: fresh.email, guildIds: [], dms: [], readStates: [], mutes: [], relationships: [], guildMemberIds: [], dmProfiles: [] },
+        );
+        assert.equal(await stores.ready.load(ids.next(), { membersPerGuild: 5, dmLimit: 5 }), null);
+      });
+    });
+
     if (dialect.name === 'postgres') {
       it('EXPLAIN: nickname prefix search is an index range scan on users_nickname_prefix_idx', async () => {
         const db = t.database.db;
