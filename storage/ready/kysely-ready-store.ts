@@ -6,18 +6,55 @@
  * milliseconds; the whole object is returned as text and parsed here, so both dialects read it
  * the same way whatever their json parsers.
  */
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { ReadyStore } from '../ports.ts';
 import { toStorageError } from '../pg-errors.ts';
 import type { DmRecord, MuteRecord, ProfileRecord, ReadyRecord } from '../records.ts';
 import type { DB } from '../schema.ts';
 
 /** Epoch milliseconds of a timestamptz column, as a JSON number (null stays null). */
-const ms = (column: string): RawBuilder<number> => sql`floor(extract(epoch from ${sql.ref(column)}) * 1000)::int8`;
+const ms = (column: string): string => `floor(extract(epoch from ${column}) * 1000)::int8`;
 
 /** A users row as [id, nickname, display_name, bio, avatar_url, created_at ms]. */
-const profileTuple = (alias: string): RawBuilder<unknown> =>
-  sql`json_build_array(${sql.ref(`${alias}.id`)}::text, ${sql.ref(`${alias}.nickname`)}, ${sql.ref(`${alias}.display_name`)}, ${sql.ref(`${alias}.bio`)}, ${sql.ref(`${alias}.avatar_url`)}, ${ms(`${alias}.created_at`)})`;
+const profileTuple = (a: string): string =>
+  `json_build_array(${a}.id::text, ${a}.nickname, ${a}.display_name, ${a}.bio, ${a}.avatar_url, ${ms(`${a}.created_at`)})`;
+
+/** The user's DMs, most recent activity first (DmStore.listForUser's order). */
+const DM_ORDER = 'coalesce(d.last_message_id, d.id) desc, d.id desc';
+
+/**
+ * The statement, built once (no query builder per call): $1 user id, $2 members per guild, $3 DMs
+ * whose participants' profiles are read.
+ */
+const READY_SQL = `
+select json_build_object(
+  'email', u.email,
+  'profile', ${profileTuple('u')},
+  'guildIds', coalesce((
+    select json_agg(m.guild_id::text order by m.joined_at, m.guild_id) from members m where m.user_id = u.id), '[]'),
+  'dms', coalesce((
+    select json_agg(json_build_array(d.id::text, ${ms('d.created_at')}, d.last_message_id::text, d.type, d.name, d.owner_id::text,
+      coalesce((select json_agg(dp.user_id::text order by dp.joined_at, dp.user_id) from dm_participants dp where dp.dm_id = d.id), '[]'))
+      order by ${DM_ORDER})
+    from dms d join dm_participants p on p.dm_id = d.id where p.user_id = u.id), '[]'),
+  'readStates', coalesce((
+    select json_agg(json_build_array(r.channel_id::text, r.last_read_id::text, r.mention_count)) from read_states r where r.user_id = u.id), '[]'),
+  'mutes', coalesce((
+    select json_agg(json_build_array(x.target_id::text, x.target_type, ${ms('x.until')})) from mutes x where x.user_id = u.id), '[]'),
+  'relationships', coalesce((
+    select json_agg(json_build_array(r.other_id::text, r.type, ${ms('r.created_at')}, ${profileTuple('o')}) order by r.created_at, r.other_id)
+    from relationships r join users o on o.id = r.other_id where r.user_id = u.id), '[]'),
+  'members', coalesce((
+    select json_agg(top.user_id::text order by g.joined_at, g.guild_id, top.user_id)
+    from members g cross join lateral (
+      select gm.user_id from members gm where gm.guild_id = g.guild_id order by gm.user_id limit $2::int4) top
+    where g.user_id = u.id), '[]'),
+  'dmProfiles', coalesce((
+    select json_agg(${profileTuple('o')}) from users o where o.id in (
+      select dp.user_id from dm_participants dp where dp.dm_id in (
+        select d.id from dms d join dm_participants p on p.dm_id = d.id where p.user_id = u.id order by ${DM_ORDER} limit $3::int4))), '[]')
+)::text as ready
+from users u where u.id = $1::int8`;
 
 type ProfileTuple = [string, string, string | null, string | null, string | null, number];
 
@@ -39,9 +76,6 @@ interface ReadyJson {
   dmProfiles: ProfileTuple[];
 }
 
-/** The user's DMs, most recent activity first (DmStore.listForUser's order). */
-const DM_ORDER = sql`coalesce(d.last_message_id, d.id) desc, d.id desc`;
-
 export class KyselyReadyStore implements ReadyStore {
   constructor(private readonly db: Kysely<DB>) {}
 
@@ -49,35 +83,7 @@ export class KyselyReadyStore implements ReadyStore {
     const perGuild = Math.max(0, Math.floor(opts.membersPerGuild));
     const dmLimit = Math.max(0, Math.floor(opts.dmLimit));
     try {
-      const { rows } = await sql<{ ready: string }>`
-        select json_build_object(
-          'email', u.email,
-          'profile', ${profileTuple('u')},
-          'guildIds', coalesce((
-            select json_agg(m.guild_id::text order by m.joined_at, m.guild_id) from members m where m.user_id = u.id), '[]'),
-          'dms', coalesce((
-            select json_agg(json_build_array(d.id::text, ${ms('d.created_at')}, d.last_message_id::text, d.type, d.name, d.owner_id::text,
-              coalesce((select json_agg(dp.user_id::text order by dp.joined_at, dp.user_id) from dm_participants dp where dp.dm_id = d.id), '[]'))
-              order by ${DM_ORDER})
-            from dms d join dm_participants p on p.dm_id = d.id where p.user_id = u.id), '[]'),
-          'readStates', coalesce((
-            select json_agg(json_build_array(r.channel_id::text, r.last_read_id::text, r.mention_count)) from read_states r where r.user_id = u.id), '[]'),
-          'mutes', coalesce((
-            select json_agg(json_build_array(x.target_id::text, x.target_type, ${ms('x.until')})) from mutes x where x.user_id = u.id), '[]'),
-          'relationships', coalesce((
-            select json_agg(json_build_array(r.other_id::text, r.type, ${ms('r.created_at')}, ${profileTuple('o')}) order by r.created_at, r.other_id)
-            from relationships r join users o on o.id = r.other_id where r.user_id = u.id), '[]'),
-          'members', coalesce((
-            select json_agg(top.user_id::text order by g.joined_at, g.guild_id, top.user_id)
-            from members g cross join lateral (
-              select gm.user_id from members gm where gm.guild_id = g.guild_id order by gm.user_id limit ${perGuild}) top
-            where g.user_id = u.id), '[]'),
-          'dmProfiles', coalesce((
-            select json_agg(${profileTuple('o')}) from users o where o.id in (
-              select dp.user_id from dm_participants dp where dp.dm_id in (
-                select d.id from dms d join dm_participants p on p.dm_id = d.id where p.user_id = u.id order by ${DM_ORDER} limit ${dmLimit}))), '[]')
-        )::text as ready
-        from users u where u.id = ${userId}`.execute(this.db);
+      const { rows } = await this.db.executeQuery<{ ready: string }>(CompiledQuery.raw(READY_SQL, [userId, perGuild, dmLimit]));
       const text = rows[0]?.ready;
       if (text === undefined) return null;
       const j = JSON.parse(text) as ReadyJson;
