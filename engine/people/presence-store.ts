@@ -48,6 +48,16 @@ function parsePresence(h: Record<string, string>): StoredPresence {
   };
 }
 
+/** The connections of a presence:sessions hash (malformed fields are skipped). */
+function parseSessions(h: Record<string, string>): StoredSession[] {
+  const out: StoredSession[] = [];
+  for (const [field, status] of Object.entries(h)) {
+    const [loginId, nodeId] = field.split('.');
+    if (loginId && nodeId && isSessionStatus(status)) out.push({ field, loginId, nodeId, status });
+  }
+  return out;
+}
+
 export class PresenceStore {
   constructor(readonly kv: EphemeralStore) {}
 
@@ -56,13 +66,13 @@ export class PresenceStore {
   }
 
   async sessions(userId: string): Promise<StoredSession[]> {
-    const h = await this.kv.hGetAll(presenceKeys.sessions(userId));
-    const out: StoredSession[] = [];
-    for (const [field, status] of Object.entries(h)) {
-      const [loginId, nodeId] = field.split('.');
-      if (loginId && nodeId && isSessionStatus(status)) out.push({ field, loginId, nodeId, status });
-    }
-    return out;
+    return parseSessions(await this.kv.hGetAll(presenceKeys.sessions(userId)));
+  }
+
+  /** sessions() and get() of one user in one round trip. */
+  async state(userId: string): Promise<{ sessions: StoredSession[]; stored: StoredPresence }> {
+    const [sessions, user] = await this.kv.hGetAllMany([presenceKeys.sessions(userId), presenceKeys.user(userId)]);
+    return { sessions: parseSessions(sessions!), stored: Object.keys(user!).length === 0 ? OFFLINE : parsePresence(user!) };
   }
 
   async setSessions(userId: string, entries: Readonly<Record<string, SessionStatus>>): Promise<void> {

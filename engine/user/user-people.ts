@@ -217,9 +217,13 @@ export class UserPeople {
 
   // ---- presence ---------------------------------------------------------------------------------
 
-  /** The user's connections, without those of nodes that died (which are removed). */
-  private async liveSessions(): Promise<StoredSession[]> {
-    const sessions = await this.deps.presence.sessions(this.userId);
+  /** The user's stored presence and connections (one round trip), without the connections of nodes that died (which are removed). */
+  private async presenceState(): Promise<{ sessions: StoredSession[]; stored: StoredPresence }> {
+    const { sessions, stored } = await this.deps.presence.state(this.userId);
+    return { sessions: await this.withoutDeadNodes(sessions), stored };
+  }
+
+  private async withoutDeadNodes(sessions: StoredSession[]): Promise<StoredSession[]> {
     const nodes = new Set(sessions.map((s) => s.nodeId));
     nodes.delete(this.deps.nodeId);
     const dead = new Set<string>();
@@ -231,18 +235,20 @@ export class UserPeople {
 
   private async openSession(field: string, loginId: string): Promise<null> {
     this.cancelGrace();
-    const [sessions, stored] = await Promise.all([this.liveSessions(), this.deps.presence.get(this.userId)]);
+    const { sessions, stored } = await this.presenceState();
     const status: SessionStatus = sessions.find((s) => s.loginId === loginId)?.status ?? stored.preferred ?? 'online';
-    await this.deps.presence.setSessions(this.userId, { [field]: status });
     const nodeId = field.split('.')[1]!;
-    await this.deps.presence.kv.sAdd(presenceKeys.nodeUsers(nodeId), this.userId);
+    await Promise.all([
+      this.deps.presence.setSessions(this.userId, { [field]: status }),
+      this.deps.presence.kv.sAdd(presenceKeys.nodeUsers(nodeId), this.userId),
+    ]);
     await this.recompute([...sessions.filter((s) => s.field !== field), { field, loginId, nodeId, status }], stored, {});
     return null;
   }
 
   private async closeSession(field: string): Promise<null> {
     await this.deps.presence.deleteSessions(this.userId, [field]);
-    const [sessions, stored] = await Promise.all([this.liveSessions(), this.deps.presence.get(this.userId)]);
+    const { sessions, stored } = await this.presenceState();
     const nodeId = field.split('.')[1]!;
     if (!sessions.some((s) => s.nodeId === nodeId)) await this.deps.presence.kv.sRem(presenceKeys.nodeUsers(nodeId), this.userId);
     if (sessions.length === 0 && stored.status !== 'offline') this.startGrace();
@@ -260,7 +266,7 @@ export class UserPeople {
   }
 
   private async applyPresence(loginId: string, status: SessionStatus | undefined, custom: string | null | undefined): Promise<Presence> {
-    const [sessions, stored] = await Promise.all([this.liveSessions(), this.deps.presence.get(this.userId)]);
+    const { sessions, stored } = await this.presenceState();
     const changes: Partial<StoredPresence> = {};
     if (status !== undefined) {
       const mine = sessions.filter((s) => s.loginId === loginId);
@@ -276,13 +282,13 @@ export class UserPeople {
   private async expire(token: number): Promise<null> {
     if (this.graceToken !== null && token !== this.graceToken) return null;
     this.cancelGrace();
-    const [sessions, stored] = await Promise.all([this.liveSessions(), this.deps.presence.get(this.userId)]);
+    const { sessions, stored } = await this.presenceState();
     await this.recompute(sessions, stored, {});
     return null;
   }
 
   private async recheck(): Promise<null> {
-    const [sessions, stored] = await Promise.all([this.liveSessions(), this.deps.presence.get(this.userId)]);
+    const { sessions, stored } = await this.presenceState();
     if (sessions.length === 0 && stored.status !== 'offline') {
       if (this.graceToken === null) this.startGrace();
     } else await this.recompute(sessions, stored, {});
