@@ -20,7 +20,7 @@ import type { Config } from './config/config.ts';
 import { createDmActor } from './dm/dm-actor.ts';
 import { buildCommandTable } from './gateway/command-table.ts';
 import { Gateway } from './gateway/gateway.ts';
-import { buildReady } from './gateway/ready.ts';
+import { buildReady, ReadyLoader } from './gateway/ready.ts';
 import { uws, type us_listen_socket } from './gateway/uws.ts';
 import { AuditProjection } from './guild/audit-projection.ts';
 import { createGuildActor } from './guild/guild-actor.ts';
@@ -153,6 +153,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile, ...(config.tls.passphrase ? { passphrase: config.tls.passphrase } : {}) })
     : uws.App();
   mountAuthRoutes(app, auth, logger, { trustedProxies: new TrustedProxies(config.trustedProxies) });
+  const readyLoader = new ReadyLoader(stores.ready, { membersPerGuild: config.readyPresenceGuildLimit, dmLimit: config.readyDmLimit });
   const gateway = new Gateway(app, {
     // An AuthError is a verdict on the token; anything else (the ephemeral store is down) is not.
     verifyToken: (token) =>
@@ -161,7 +162,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       }),
     ready: (caller) =>
       buildReady({
-        router, ready: stores.ready, readyDmLimit: config.readyDmLimit,
+        router, loader: readyLoader, readyDmLimit: config.readyDmLimit,
         presence: presenceStore, readyPresenceGuildLimit: config.readyPresenceGuildLimit,
         onPresenceUnavailable: (err) => logger.warn({ err }, 'READY without presences: ephemeral store unavailable'),
       }, caller.userId, caller.sessionId),

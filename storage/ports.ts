@@ -218,12 +218,13 @@ export interface MuteStore {
 /** What READY needs from the database, read in one round trip (see engine/gateway/ready.ts). */
 export interface ReadyStore {
   /**
-   * The user's profile, email, guild ids, DMs, read states, mutes, relationships, the first
-   * `membersPerGuild` members (by user id) of each of the user's guilds, and the profiles of the
-   * participants of the user's `dmLimit` most recent DMs — each as ReadyRecord documents it, all
-   * read by one statement (one snapshot). Null when the user does not exist.
+   * For each of `userIds` that exists (keyed by id; unknown ids are absent): the user's profile,
+   * email, guild ids, DMs, read states, mutes, relationships, the first `membersPerGuild` members
+   * (by user id) of each of the user's guilds, and the profiles of the participants of the user's
+   * `dmLimit` most recent DMs — each as ReadyRecord documents it. One statement per up to 500
+   * users, so each user's record is one consistent snapshot; many concurrent IDENTIFYs share it.
    */
-  load(userId: string, opts: { membersPerGuild: number; dmLimit: number }): Promise<ReadyRecord | null>;
+  loadMany(userIds: readonly string[], opts: { membersPerGuild: number; dmLimit: number }): Promise<Map<string, ReadyRecord>>;
 }
 
 export interface Stores {

@@ -187,7 +187,7 @@ export interface RelationshipRecord {
 }
 
 /**
- * Everything READY reads from the database about one user (ReadyStore.load). Each part equals
+ * Everything READY reads from the database about one user (ReadyStore.loadMany). Each part equals
  * what the dedicated store method returns for the same user at the same moment.
  */
 export interface ReadyRecord {

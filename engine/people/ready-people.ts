@@ -14,13 +14,13 @@ import type { PresenceStore, StoredPresence } from './presence-store.ts';
 
 export interface ReadyPeopleDeps {
   presence: PresenceStore;
-  /** READY_PRESENCE_GUILD_LIMIT: members per guild whose presence READY carries (ReadyStore.load's membersPerGuild). */
+  /** READY_PRESENCE_GUILD_LIMIT: members per guild whose presence READY carries (ReadyStore.loadMany's membersPerGuild). */
   readyPresenceGuildLimit: number;
   /** Called when presences could not be read (READY then carries none). */
   onPresenceUnavailable?(err: unknown): void;
 }
 
-/** `rec` is what ReadyStore.load read for the user (with readyPresenceGuildLimit members per guild). */
+/** `rec` is what ReadyStore.loadMany read for the user (with readyPresenceGuildLimit members per guild). */
 export async function readyPeople(
   deps: ReadyPeopleDeps, rec: ReadyRecord,
 ): Promise<{ user: SelfProfile; relationships: Relationship[]; presences: Presence[] }> {

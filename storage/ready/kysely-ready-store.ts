@@ -1,6 +1,6 @@
 /**
- * ReadyStore over Kysely (Postgres or PGlite): everything READY reads about a user in one
- * statement — one round trip and one snapshot instead of a query per store. Each part is a
+ * ReadyStore over Kysely (Postgres or PGlite): everything READY reads about users in one
+ * statement — one round trip and one snapshot instead of a query per store and per user. Each part is a
  * json_agg subquery with the same filter and order as the dedicated store method it replaces
  * (see ReadyRecord). Ids travel as text (snowflakes exceed 2^53) and times as epoch
  * milliseconds; the whole object is returned as text and parsed here, so both dialects read it
@@ -23,11 +23,11 @@ const profileTuple = (a: string): string =>
 const DM_ORDER = 'coalesce(d.last_message_id, d.id) desc, d.id desc';
 
 /**
- * The statement, built once (no query builder per call): $1 user id, $2 members per guild, $3 DMs
- * whose participants' profiles are read.
+ * The statement, built once (no query builder per call): $1 user ids, $2 members per guild, $3 DMs
+ * whose participants' profiles are read. One row per existing user.
  */
 const READY_SQL = `
-select json_build_object(
+select u.id::text as id, json_build_object(
   'email', u.email,
   'profile', ${profileTuple('u')},
   'guildIds', coalesce((
@@ -54,7 +54,10 @@ select json_build_object(
       select dp.user_id from dm_participants dp where dp.dm_id in (
         select d.id from dms d join dm_participants p on p.dm_id = d.id where p.user_id = u.id order by ${DM_ORDER} limit $3::int4))), '[]')
 )::text as ready
-from users u where u.id = $1::int8`;
+from users u where u.id = any($1::int8[])`;
+
+/** Users per statement (each user's part is still one statement, i.e. one snapshot). */
+const IDS_PER_QUERY = 500;
 
 type ProfileTuple = [string, string, string | null, string | null, string | null, number];
 
@@ -79,31 +82,38 @@ interface ReadyJson {
 export class KyselyReadyStore implements ReadyStore {
   constructor(private readonly db: Kysely<DB>) {}
 
-  async load(userId: string, opts: { membersPerGuild: number; dmLimit: number }): Promise<ReadyRecord | null> {
+  async loadMany(userIds: readonly string[], opts: { membersPerGuild: number; dmLimit: number }): Promise<Map<string, ReadyRecord>> {
+    const out = new Map<string, ReadyRecord>();
+    if (userIds.length === 0) return out;
     const perGuild = Math.max(0, Math.floor(opts.membersPerGuild));
     const dmLimit = Math.max(0, Math.floor(opts.dmLimit));
     try {
-      const { rows } = await this.db.executeQuery<{ ready: string }>(CompiledQuery.raw(READY_SQL, [userId, perGuild, dmLimit]));
-      const text = rows[0]?.ready;
-      if (text === undefined) return null;
-      const j = JSON.parse(text) as ReadyJson;
-      return {
-        profile: toProfile(j.profile),
-        email: j.email,
-        guildIds: j.guildIds,
-        dms: j.dms.map((d): DmRecord => ({
-          id: d[0], createdAt: d[1], lastMessageId: d[2], type: d[3], name: d[4], ownerId: d[5], participantIds: d[6],
-        })),
-        readStates: j.readStates.map((r) => ({ userId, channelId: r[0], lastReadId: r[1], mentionCount: r[2] })),
-        mutes: j.mutes.map((m) => ({ userId, targetId: m[0], targetType: m[1] as MuteRecord['targetType'], until: m[2] })),
-        relationships: j.relationships.map((r) => ({
-          record: { userId, otherId: r[0], type: r[1], createdAt: r[2] }, profile: toProfile(r[3]),
-        })),
-        guildMemberIds: [...new Set(j.members)],
-        dmProfiles: j.dmProfiles.map(toProfile),
-      };
+      for (let i = 0; i < userIds.length; i += IDS_PER_QUERY) {
+        const ids = [...new Set(userIds.slice(i, i + IDS_PER_QUERY))];
+        const { rows } = await this.db.executeQuery<{ id: string; ready: string }>(CompiledQuery.raw(READY_SQL, [ids, perGuild, dmLimit]));
+        for (const row of rows) out.set(row.id, toRecord(row.id, JSON.parse(row.ready) as ReadyJson));
+      }
+      return out;
     } catch (err) {
       throw toStorageError(err);
     }
   }
+}
+
+function toRecord(userId: string, j: ReadyJson): ReadyRecord {
+  return {
+    profile: toProfile(j.profile),
+    email: j.email,
+    guildIds: j.guildIds,
+    dms: j.dms.map((d): DmRecord => ({
+      id: d[0], createdAt: d[1], lastMessageId: d[2], type: d[3], name: d[4], ownerId: d[5], participantIds: d[6],
+    })),
+    readStates: j.readStates.map((r) => ({ userId, channelId: r[0], lastReadId: r[1], mentionCount: r[2] })),
+    mutes: j.mutes.map((m) => ({ userId, targetId: m[0], targetType: m[1] as MuteRecord['targetType'], until: m[2] })),
+    relationships: j.relationships.map((r) => ({
+      record: { userId, otherId: r[0], type: r[1], createdAt: r[2] }, profile: toProfile(r[3]),
+    })),
+    guildMemberIds: [...new Set(j.members)],
+    dmProfiles: j.dmProfiles.map(toProfile),
+  };
 }

@@ -169,7 +169,7 @@ for (const dialect of DIALECTS) {
     });
 
     describe('ready', () => {
-      it('load returns what the dedicated store methods return, in one statement', async () => {
+      it('loadMany returns per user what the dedicated store methods return, in one statement', async () => {
         const [me, a, b, c, d] = [await newUser(stores), await newUser(stores), await newUser(stores), await newUser(stores), await newUser(stores)];
         await stores.profiles.update(me.id, { displayName: 'Me', bio: 'hi', avatarUrl: 'https://example.com/a.png' });
         const everyone = (g: string) => ({ id: g, guildId: g, name: '@everyone', color: 0, permissions: '0', position: 0, mentionable: false, hoist: false, createdAt: T0 });
@@ -194,7 +194,11 @@ for (const dialect of DIALECTS) {
         await stores.relationships.transition(me.id, d.id, T0 + 6, () => ({ ab: 2, ba: null }));
         await stores.relationships.transition(c.id, me.id, T0 + 7, () => ({ ab: 4, ba: 3 }));
 
-        const rec = await stores.ready.load(me.id, { membersPerGuild: 2, dmLimit: 1 });
+        const all = await stores.ready.loadMany([me.id, a.id, ids.next(), me.id], { membersPerGuild: 2, dmLimit: 1 });
+        assert.deepEqual([...all.keys()].sort(), [me.id, a.id].sort(), 'unknown ids are absent');
+        assert.deepEqual(all.get(a.id)?.guildIds, await stores.guilds.listGuildIdsOfUser(a.id));
+        assert.deepEqual(all.get(a.id)?.relationships.map((r) => r.record), await stores.relationships.list(a.id));
+        const rec = all.get(me.id);
         assert.ok(rec);
         const byKey = <T>(xs: T[], key: (x: T) => string) => [...xs].sort((x, y) => key(x).localeCompare(key(y)));
         assert.deepEqual(rec.profile, await stores.profiles.get(me.id));
@@ -214,15 +218,16 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(rec.guildMemberIds, await stores.relationships.guildMemberIds(rec.guildIds, 2));
         assert.deepEqual(byKey(rec.dmProfiles, (p) => p.id), byKey(await stores.profiles.getMany([me.id, a.id]), (p) => p.id));
 
-        const none = await stores.ready.load(me.id, { membersPerGuild: 0, dmLimit: 0 });
+        const none = (await stores.ready.loadMany([me.id], { membersPerGuild: 0, dmLimit: 0 })).get(me.id);
         assert.deepEqual([none?.guildMemberIds, none?.dmProfiles], [[], []]);
         const fresh = await newUser(stores);
-        const empty = await stores.ready.load(fresh.id, { membersPerGuild: 5, dmLimit: 5 });
+        const empty = (await stores.ready.loadMany([fresh.id], { membersPerGuild: 5, dmLimit: 5 })).get(fresh.id);
         assert.deepEqual(
           { ...empty, profile: null },
           { profile: null, email: fresh.email, guildIds: [], dms: [], readStates: [], mutes: [], relationships: [], guildMemberIds: [], dmProfiles: [] },
         );
-        assert.equal(await stores.ready.load(ids.next(), { membersPerGuild: 5, dmLimit: 5 }), null);
+        assert.equal((await stores.ready.loadMany([ids.next()], { membersPerGuild: 5, dmLimit: 5 })).size, 0);
+        assert.equal((await stores.ready.loadMany([], { membersPerGuild: 5, dmLimit: 5 })).size, 0);
       });
     });
 
