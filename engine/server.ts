@@ -141,7 +141,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const audit = new AuditProjection(stores.audit, auditWriter, ids, clock, logger);
   const common = { bus, router, ids, clock, logger, writer, historyCacheSize: config.historyCacheSize };
   system.register('guild', (id) =>
-    createGuildActor(id, { ...common, audit, guilds: stores.guilds, users: stores.users, messages: stores.messages, readStates: stores.readStates, mutes: stores.mutes }));
+    createGuildActor(id, {
+      ...common, audit, guilds: stores.guilds, users: stores.users, messages: stores.messages, readStates: stores.readStates, mutes: stores.mutes,
+      joinPresence: { presence: presenceStore, limit: config.readyPresenceGuildLimit },
+    }));
   const people = { profiles: stores.profiles, relationships: stores.relationships };
   system.register('dm', (id) => createDmActor(id, { ...common, ...people, dms: stores.dms, users: stores.users, messages: stores.messages, readStates: stores.readStates }));
   system.register('user', (id) => createUserActor(id, {

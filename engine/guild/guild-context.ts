@@ -5,6 +5,7 @@
  * now see.
  */
 import type { Logger } from 'pino';
+import type { JoinPresenceDeps } from './join-presence.ts';
 import { ErrorCode, EventType } from '../../protocol/opcodes.ts';
 import { has, Permission, type PermissionName } from '../../protocol/permissions.ts';
 import type { Clock, SnowflakeGenerator } from '../../protocol/ids.ts';
@@ -37,6 +38,8 @@ export interface GuildActorDeps {
   clock: Clock;
   historyCacheSize: number;
   logger: Logger;
+  /** Presence for new members (see join-presence.ts); absent: joins announce no presence. */
+  joinPresence?: Omit<JoinPresenceDeps, 'bus'>;
 }
 
 /** Who could see what before a change: userId → visible channel ids, or null for non-members. */

@@ -288,6 +288,37 @@ for (const backend of BACKENDS) {
         await until(() => seenByCarol.some((p) => p.userId === dave.user.id && p.user?.displayName === 'Dave D.'), 'carol sees dave renamed');
         await d1.request(Method.PRESENCE_SET, { status: 'online', customStatus: null });
       });
+
+      test('joining a guild: the joiner gets the presence of members, members get that of the joiner; invisible stays hidden', async () => {
+        const frank = await signUp(server, 'frank');
+        const gina = await signUp(server, 'gina');
+        const [f1, g1] = [track(await frank.connect()), track(await gina.connect())];
+        await g1.request(Method.PRESENCE_SET, { status: 'idle', customStatus: 'away' });
+        const guild = await c1.request(Method.GUILD_CREATE, { name: 'Join Hall' });
+        const invite = await c1.request(Method.INVITE_CREATE, { guildId: guild.id });
+        await g1.request(Method.INVITE_JOIN, { code: invite.code });
+        await f1.request(Method.PRESENCE_SET, { status: 'invisible' });
+
+        const seenByFrank = record(f1, EventType.PRESENCE_UPDATE);
+        const seenByCarol = record(c1, EventType.PRESENCE_UPDATE);
+        const seenByGina = record(g1, EventType.PRESENCE_UPDATE);
+        await f1.request(Method.INVITE_JOIN, { code: invite.code });
+        await until(() => seenByFrank.some((p) => p.userId === gina.user.id), 'frank gets gina');
+        await until(() => seenByFrank.some((p) => p.userId === carol.user.id), 'frank gets carol');
+        assert.deepEqual(seenByFrank.find((p) => p.userId === gina.user.id), { userId: gina.user.id, status: 'idle', customStatus: 'away' });
+        await sleep(100);
+        assert.ok(!seenByCarol.some((p) => p.userId === frank.user.id), 'an invisible joiner is not announced');
+
+        // Visible again, frank leaves and rejoins: this time the members hear of him at the join.
+        await f1.request(Method.PRESENCE_SET, { status: 'dnd' });
+        await until(() => seenByGina.some((p) => p.userId === frank.user.id && p.status === 'dnd'), 'gina sees frank dnd');
+        await f1.request(Method.GUILD_LEAVE, { guildId: guild.id });
+        seenByGina.length = 0;
+        const invite2 = await c1.request(Method.INVITE_CREATE, { guildId: guild.id });
+        await f1.request(Method.INVITE_JOIN, { code: invite2.code });
+        await until(() => seenByGina.some((p) => p.userId === frank.user.id && p.status === 'dnd'), 'gina is told frank is here, dnd');
+        await Promise.all([f1.close(), g1.close()]);
+      });
     });
 
     describe('group DMs', () => {

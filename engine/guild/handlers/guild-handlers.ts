@@ -9,6 +9,7 @@ import { CommandError, forbidden, notFound } from '../../command-error.ts';
 import type { GuildContext } from '../guild-context.ts';
 import { diff } from '../guild-events.ts';
 import { GuildState } from '../guild-state.ts';
+import { announceJoin } from '../join-presence.ts';
 import { guildView } from '../guild-views.ts';
 import { postSystemMessage } from './message-handlers.ts';
 
@@ -58,6 +59,11 @@ export async function joinGuild(ctx: GuildContext, userId: string, p: Payload<ty
   const view = guildView(state, userId, user);
   ctx.deps.bus.retopic(userId, { subscribe: state.topicsFor(userId) });
   ctx.emit(topics.user(userId), EventType.GUILD_CREATE, view);
+  const jp = ctx.deps.joinPresence;
+  if (jp) {
+    announceJoin({ ...jp, bus: ctx.deps.bus }, ctx.id, userId, state.members.keys()).catch((err) =>
+      ctx.deps.logger.warn({ err, guildId: ctx.id, userId }, 'presence not announced for a new member'));
+  }
   postSystemMessage(ctx, MessageType.MEMBER_JOIN, userId);
   return view;
 }
