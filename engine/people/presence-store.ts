@@ -15,6 +15,7 @@
 import type { PresenceStatus } from '../../protocol/opcodes.ts';
 import type { EphemeralStore } from '../../storage/ephemeral/ephemeral-store.ts';
 import { isSessionStatus, type SessionStatus } from './presence-model.ts';
+import { ReadBatcher } from './read-batcher.ts';
 
 export interface StoredSession {
   field: string;
@@ -28,6 +29,8 @@ export interface StoredPresence {
   custom: string | null;
   preferred: SessionStatus | null;
 }
+
+const PRESENCE_FIELDS = ['status', 'custom', 'preferred'];
 
 const OFFLINE: StoredPresence = { status: 'offline', custom: null, preferred: null };
 
@@ -96,14 +99,26 @@ export class PresenceStore {
     if (p.custom === null) await this.kv.hDel(presenceKeys.user(userId), 'custom');
   }
 
-  /** Presences of many users (offline for unknown ones), read in one round trip. */
-  async getMany(userIds: readonly string[]): Promise<Map<string, StoredPresence>> {
-    const hashes = await this.kv.hGetAllMany(userIds.map((id) => presenceKeys.user(id)));
+  /**
+   * Presences of many users (offline for unknown ones), in one round trip. Concurrent calls (the
+   * IDENTIFYs of a reconnect storm watch mostly the same users) share reads: each user is read
+   * once per batch, after the call was made.
+   */
+  getMany(userIds: readonly string[]): Promise<Map<string, StoredPresence>> {
+    return this.reads.get(userIds);
+  }
+
+  private readonly reads = new ReadBatcher<StoredPresence>(async (userIds) => {
+    const rows = await this.kv.hMGetMany(userIds.map((id) => presenceKeys.user(id)), PRESENCE_FIELDS);
     return new Map(userIds.map((id, i) => {
-      const h = hashes[i]!;
+      const h: Record<string, string> = {};
+      PRESENCE_FIELDS.forEach((f, j) => {
+        const v = rows[i]![j];
+        if (v !== null && v !== undefined) h[f] = v;
+      });
       return [id, Object.keys(h).length === 0 ? OFFLINE : parsePresence(h)];
     }));
-  }
+  }, { maxInFlight: 2, maxBatch: 1000 });
 
   async isNodeAlive(nodeId: string): Promise<boolean> {
     return (await this.kv.get(presenceKeys.node(nodeId))) !== null;

@@ -85,6 +85,13 @@ export interface EphemeralStore {
    */
   hGetAllMany(keys: readonly string[]): Promise<Record<string, string>[]>;
 
+  /**
+   * The values of `fields` in each hash of `keys`: one array per key, in the order of `keys`, each
+   * with one value (or null: missing field or key) per field, in the order of `fields`. All keys
+   * are read in one round trip and one atomic step. No keys → [].
+   */
+  hMGetMany(keys: readonly string[], fields: readonly string[]): Promise<(string | null)[][]>;
+
   /** Removes fields from the hash; resolves how many existed. */
   hDel(key: string, ...fields: string[]): Promise<number>;
 

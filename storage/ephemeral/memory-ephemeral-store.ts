@@ -166,6 +166,11 @@ export class MemoryEphemeralStore implements EphemeralStore {
     });
   }
 
+  async hMGetMany(keys: readonly string[], fields: readonly string[]): Promise<(string | null)[][]> {
+    const hashes = keys.map((key) => this.hash(key));
+    return hashes.map((e) => fields.map((f) => e?.value.get(f) ?? null));
+  }
+
   async hDel(key: string, ...fields: string[]): Promise<number> {
     const e = this.hash(key);
     if (!e) return 0;

@@ -96,6 +96,17 @@ redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((capacity - tokens) / perMs
 return {allowed, math.floor(tokens + eps), retry}
 `);
 
+/** KEYS: hashes; ARGV: fields. → flat array, #ARGV values per key (nil for a missing field). */
+const HMGET_MANY = lua(`
+local out = {}
+local n = #ARGV
+for i, key in ipairs(KEYS) do
+  local values = redis.call('HMGET', key, unpack(ARGV))
+  for j = 1, n do out[(i - 1) * n + j] = values[j] end
+end
+return out
+`);
+
 export class RedisEphemeralStore implements EphemeralStore {
   private readonly redis: Redis;
   private readonly owned: boolean;
@@ -191,6 +202,15 @@ export class RedisEphemeralStore implements EphemeralStore {
       if (err) throw err;
       return { ...(value as Record<string, string>) };
     });
+  }
+
+  /** One script call: one command and one flat reply whatever the number of keys. */
+  async hMGetMany(keys: readonly string[], fields: readonly string[]): Promise<(string | null)[][]> {
+    if (keys.length === 0) return [];
+    if (fields.length === 0) return keys.map(() => []);
+    const flat = (await this.run(HMGET_MANY, keys.map((key) => this.k(key)), [...fields])) as (string | null)[];
+    const n = fields.length;
+    return keys.map((_, i) => Array.from({ length: n }, (_, j) => flat[i * n + j] ?? null));
   }
 
   async hDel(key: string, ...fields: string[]): Promise<number> {

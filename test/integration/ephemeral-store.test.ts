@@ -162,6 +162,13 @@ function conformance(name: string, open: () => Promise<Harness>, skip: string | 
       assert.deepEqual(await h.store.hGetAllMany([m2, key('hash-many-missing'), m1, m2]), [{ z: '3' }, {}, { x: '1', y: '2' }, { z: '3' }]);
       await h.store.set(str, 's');
       await assert.rejects(h.store.hGetAllMany([m1, str]), 'a key of another kind rejects');
+      assert.deepEqual(await h.store.hMGetMany([], ['x']), []);
+      assert.deepEqual(await h.store.hMGetMany([m1, m2], []), [[], []]);
+      assert.deepEqual(
+        await h.store.hMGetMany([m1, key('hash-many-missing'), m2], ['y', 'z', 'x']),
+        [['2', null, '1'], [null, null, null], [null, '3', null]],
+      );
+      await assert.rejects(h.store.hMGetMany([m1, str], ['x']), 'a key of another kind rejects');
     });
 
     it('sets', async () => {
