@@ -25,6 +25,7 @@ import type {
   DmStore, GuildStore, MessageStore, ProfilePatch, ProfileStore, ReadStateStore, RelationshipStore, UserStore,
 } from '../../storage/ports.ts';
 import { ConflictError, StorageUnavailableError, type DmRecord, type ProfileRecord, type RelationshipRecord } from '../../storage/records.ts';
+import { later } from '../actors/actor-system.ts';
 import type { EventStream } from '../actors/event-stream.ts';
 import type { Bus } from '../cluster/bus.ts';
 import type { Router } from '../cluster/router.ts';
@@ -58,6 +59,9 @@ export interface UserPeopleDeps {
   logger: Logger;
 }
 
+/** userId → the end of that user's presence lane (see UserPeople.inLane); absent when idle. */
+const PRESENCE_LANES = new Map<string, Promise<void>>();
+
 const invalid = (field: string, reason: string, message: string) => new CommandError(ErrorCode.INVALID_PAYLOAD, message, { field, reason });
 
 export class UserPeople {
@@ -68,7 +72,7 @@ export class UserPeople {
 
   constructor(private readonly userId: string, private readonly deps: UserPeopleDeps, private readonly stream: EventStream) {}
 
-  handle(cmd: PeopleCommand): Promise<unknown> {
+  handle(cmd: PeopleCommand): unknown {
     switch (cmd.type) {
       case 'profile.get':
         return this.selfProfile();
@@ -84,16 +88,17 @@ export class UserPeople {
         return this.act(cmd.action, cmd.targetId, cmd.nickname);
       case 'relationship.sync':
         return this.sync(cmd.otherId);
+      // Presence commands run in the presence lane, outside the mailbox (see inLane).
       case 'presence.open':
-        return this.openSession(cmd.field, cmd.loginId);
+        return later(this.inLane(() => this.openSession(cmd.field, cmd.loginId)));
       case 'presence.close':
-        return this.closeSession(cmd.field);
+        return later(this.inLane(() => this.closeSession(cmd.field)));
       case 'presence.set':
-        return this.setPresence(cmd.loginId, cmd.status, cmd.customStatus);
+        return later(this.inLane(() => this.setPresence(cmd.loginId, cmd.status, cmd.customStatus)));
       case 'presence.expire':
-        return this.expire(cmd.token);
+        return later(this.inLane(() => this.expire(cmd.token)));
       case 'presence.recheck':
-        return this.recheck();
+        return later(this.inLane(() => this.recheck()));
       case 'dm.list':
         return this.listConversations(cmd.before, cmd.limit);
       case 'dm.group.create':
@@ -139,9 +144,9 @@ export class UserPeople {
       const a = toSummary(before);
       const b = toSummary(updated);
       if (a.nickname !== b.nickname || a.displayName !== b.displayName || a.avatarUrl !== b.avatarUrl) {
-        // Best effort: the profile is saved; presence (ephemeral) may be unavailable.
-        await this.deps.presence.get(this.userId)
-          .then((p) => this.publishPresence(p, p, true))
+        // Best effort: the profile is saved; presence (ephemeral) may be unavailable. In the
+        // presence lane, so it publishes the status as it stands after earlier presence commands.
+        await this.inLane(() => this.deps.presence.get(this.userId).then((p) => this.publishPresence(p, p, true)))
           .catch((err) => this.deps.logger.warn({ err, userId: this.userId }, 'profile change not published to presence'));
       }
     }
@@ -216,6 +221,24 @@ export class UserPeople {
   }
 
   // ---- presence ---------------------------------------------------------------------------------
+
+  /**
+   * Runs `work` after every presence operation of this user queued before it. Presence commands
+   * read-modify-write the user's presence keys, so they run one at a time, in mailbox order — but
+   * in this lane rather than in the mailbox (`later`), so the user's other commands, above all
+   * READY's `position`, do not wait behind their ephemeral-store round trips during a reconnect
+   * storm. The lanes are per process, not per actor instance: an actor evicted and rehydrated
+   * meanwhile still queues behind the work of the previous instance.
+   */
+  private inLane<T>(work: () => Promise<T>): Promise<T> {
+    const run = (PRESENCE_LANES.get(this.userId) ?? Promise.resolve()).then(work);
+    const tail = run.then(() => undefined, () => undefined);
+    PRESENCE_LANES.set(this.userId, tail);
+    void tail.then(() => {
+      if (PRESENCE_LANES.get(this.userId) === tail) PRESENCE_LANES.delete(this.userId);
+    });
+    return run;
+  }
 
   /** The user's stored presence and connections (one round trip), without the connections of nodes that died (which are removed). */
   private async presenceState(): Promise<{ sessions: StoredSession[]; stored: StoredPresence }> {
