@@ -165,7 +165,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       }),
     ready: (caller) =>
       buildReady({
-        router, loader: readyLoader, readyDmLimit: config.readyDmLimit,
+        router, loader: readyLoader, readyDmLimit: config.readyDmLimit, profiles: stores.profiles,
         presence: presenceStore, readyPresenceGuildLimit: config.readyPresenceGuildLimit,
         onPresenceUnavailable: (err) => logger.warn({ err }, 'READY without presences: ephemeral store unavailable'),
       }, caller.userId, caller.sessionId),

@@ -35,7 +35,9 @@ export interface DmActorDeps extends DmMembershipDeps {
   logger: Logger;
 }
 
+/** The DM as the actor holds it and its stream position, taken together (nothing can happen in between). */
 export interface DmSnapshotReply {
+  dm: DmRecord;
   position: StreamPosition;
 }
 
@@ -102,7 +104,7 @@ class DmActor implements Behaviour<DmCommand> {
     const ctx = this.ctx;
     if (!ctx) throw notFound(ErrorCode.UNKNOWN_DM, 'DM');
     if (!ctx.dm.participantIds.includes(cmd.userId)) throw new CommandError(ErrorCode.NOT_MEMBER, 'not a participant of this DM');
-    if (cmd.method === 'snapshot') return { position: this.stream.position } satisfies DmSnapshotReply;
+    if (cmd.method === 'snapshot') return { dm: { ...ctx.dm, participantIds: [...ctx.dm.participantIds] }, position: this.stream.position } satisfies DmSnapshotReply;
     if (DM_MEMBERSHIP_METHODS.has(cmd.method)) return this.membership!.handle(ctx.dm, cmd as DmMembershipCommand);
     const c = cmd as Exclude<DmCommand, DmMembershipCommand | { method: 'snapshot' }>;
     if (c.method === Method.DM_SEND) return this.membership!.guardSend(ctx.dm, () => HANDLERS[c.method](ctx, c.userId, c.payload));

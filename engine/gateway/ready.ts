@@ -10,6 +10,7 @@ import { readyPeople, type ReadyPeopleDeps } from '../people/ready-people.ts';
 import type { ReadyStore } from '../../storage/ports.ts';
 import type { ReadyRecord } from '../../storage/records.ts';
 import { MUTE_TYPES } from '../user/user-actor.ts';
+import type { ProfileStore } from '../../storage/ports.ts';
 import type { Router } from '../cluster/router.ts';
 import { streams, topics } from '../cluster/topics.ts';
 import { toWireDm } from '../dm/dm-view.ts';
@@ -27,6 +28,8 @@ export interface ReadyDeps extends ReadyPeopleDeps {
   loader: ReadyLoader;
   /** DMs listed in READY (most recent activity first); all DMs are subscribed regardless. */
   readyDmLimit: number;
+  /** For the rare participant who joined a listed DM after the database read. */
+  profiles: Pick<ProfileStore, 'getMany'>;
 }
 
 /** A guild or DM deleted, or left, between listing and asking is skipped; anything else fails READY. */
@@ -129,12 +132,16 @@ export async function buildReady(deps: ReadyDeps, userId: string, sessionId: str
     positions[streams.guild(s.guild.id)] = s.position;
   }
 
-  const users = summaries(rec.dmProfiles);
-  const dms: Dm[] = listed.map((d) => toWireDm(d, users));
-  listed.forEach((d, i) => {
-    const pos = dmPositions[i];
-    if (pos) positions[streams.dm(d.id)] = pos.position;
-  });
+  // Each listed DM as its actor holds it, with the position taken at the same moment (as guilds
+  // do): a change made after the database read is then either in READY or replayed after it.
+  const held = dmPositions.filter((s): s is DmSnapshotReply => s !== null);
+  const profiles = [...rec.dmProfiles];
+  const known = new Set(profiles.map((p) => p.id));
+  const missing = [...new Set(held.flatMap((s) => s.dm.participantIds))].filter((id) => !known.has(id));
+  if (missing.length > 0) profiles.push(...(await deps.profiles.getMany(missing)));
+  const users = summaries(profiles);
+  const dms: Dm[] = held.map((s) => toWireDm(s.dm, users));
+  for (const s of held) positions[streams.dm(s.dm.id)] = s.position;
   for (const d of rec.dms) subscribed.push(topics.dm(d.id));
 
   return {
