@@ -197,4 +197,6 @@ export type Payload<M extends MethodName> = Exclude<ReturnType<(typeof PAYLOADS)
 export const IDENTIFY_PAYLOAD = object({
   token: string({ min: 1, max: 4096 }),
   client: optional(string({ max: 64 }), null),
+  /** The status to come online with (as presence.set for this login); absent: the usual rule. */
+  status: optional(oneOf('online', 'idle', 'dnd', 'invisible'), null),
 });

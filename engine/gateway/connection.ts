@@ -27,6 +27,7 @@ import { GatewaySession, planReplay, SessionStore, type ReplayPlan } from './res
 import type { SessionRegistry } from './session-registry.ts';
 import { CommandBudget, type CommandBudgetSpec } from '../ratelimit/command-budget.ts';
 import type { ReplySender } from './fanout.ts';
+import type { SessionStatus } from '../people/presence-model.ts';
 
 export interface GatewaySocket {
   send(frame: Uint8Array): void;
@@ -78,7 +79,7 @@ export interface ConnectionDeps {
    */
   afterPendingEvents?(sender: ReplySender): void;
   /** Presence hooks: once when the connection becomes ready (READY or RESUMED sent), once when a ready connection closes. */
-  onSessionOpen?(caller: Caller, connectionId: number): void;
+  onSessionOpen?(caller: Caller, connectionId: number, status?: SessionStatus): void;
   onSessionClose?(caller: Caller, connectionId: number): void;
 }
 
@@ -253,7 +254,7 @@ export class Connection implements ReplySender {
         return this.close(code, e.message);
       }
       if (this.state !== 'identifying' || this.session !== session) return;
-      if (this.finishIdentify(session, ready, attempt)) return;
+      if (this.finishIdentify(session, ready, attempt, parsed.value.status ?? undefined)) return;
     }
   }
 
@@ -262,7 +263,7 @@ export class Connection implements ReplySender {
    * snapshots were taken, then subscribes. Returns false when READY must be rebuilt because some
    * of those events are no longer buffered.
    */
-  private finishIdentify(session: GatewaySession, ready: { payload: ReadyPayload; topics: string[] }, attempt: number): boolean {
+  private finishIdentify(session: GatewaySession, ready: { payload: ReadyPayload; topics: string[] }, attempt: number, status?: SessionStatus): boolean {
     session.activate(ready.topics);
     let plan: ReplayPlan = { events: [], resync: [] };
     const rs = this.deps.resume;
@@ -284,7 +285,7 @@ export class Connection implements ReplySender {
     session.attach(this.socket);
     this.state = 'ready';
     this.stopIdentifyTimer();
-    this.deps.onSessionOpen?.(session.caller, this.id);
+    this.deps.onSessionOpen?.(session.caller, this.id, status);
     return true;
   }
 

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Router } from '../cluster/router.ts';
+import type { SessionStatus } from './presence-model.ts';
 import type { Caller } from '../gateway/command-table.ts';
 import type { UserCommand } from '../user/user-commands.ts';
 import { PresenceStore, presenceKeys } from './presence-store.ts';
@@ -41,9 +42,10 @@ export class PresenceNode {
     this.timer.unref();
   }
 
-  readonly onSessionOpen = (caller: Caller, connectionId: number): void => {
+  readonly onSessionOpen = (caller: Caller, connectionId: number, status?: SessionStatus): void => {
     if (this.closing) return;
-    this.send(caller.userId, { type: 'presence.open', field: PresenceStore.field(caller.sessionId, this.nodeId, connectionId), loginId: caller.sessionId });
+    const field = PresenceStore.field(caller.sessionId, this.nodeId, connectionId);
+    this.send(caller.userId, { type: 'presence.open', field, loginId: caller.sessionId, ...(status ? { status } : {}) });
   };
 
   readonly onSessionClose = (caller: Caller, connectionId: number): void => {

@@ -25,7 +25,8 @@ export type PeopleCommand =
   /** Another user changed the relationship with this one: re-read it and tell this user's sessions. */
   | { type: 'relationship.sync'; otherId: string }
   /** A connection of `loginId` became ready (`field` names it in the presence hash). */
-  | { type: 'presence.open'; field: string; loginId: string }
+  /** `status`: the one IDENTIFY asked for, applied to the login as presence.set would. */
+  | { type: 'presence.open'; field: string; loginId: string; status?: SessionStatus }
   | { type: 'presence.close'; field: string }
   | { type: 'presence.set'; loginId: string; status: SessionStatus | undefined; customStatus: string | null | undefined }
   /** The grace period that began when the last connection closed is over (`token` names that period). */

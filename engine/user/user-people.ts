@@ -90,7 +90,7 @@ export class UserPeople {
         return this.sync(cmd.otherId);
       // Presence commands run in the presence lane, outside the mailbox (see inLane).
       case 'presence.open':
-        return later(this.inLane(() => this.openSession(cmd.field, cmd.loginId)));
+        return later(this.inLane(() => this.openSession(cmd.field, cmd.loginId, cmd.status)));
       case 'presence.close':
         return later(this.inLane(() => this.closeSession(cmd.field)));
       case 'presence.set':
@@ -256,16 +256,24 @@ export class UserPeople {
     return sessions.filter((s) => !dead.has(s.nodeId));
   }
 
-  private async openSession(field: string, loginId: string): Promise<null> {
+  /**
+   * A new connection. Its status is `requested` (from IDENTIFY) — which then moves the login's other
+   * connections too and becomes the preferred status, exactly as presence.set — else the status of
+   * its login's other connections, else the preferred one, else online.
+   */
+  private async openSession(field: string, loginId: string, requested?: SessionStatus): Promise<null> {
     this.cancelGrace();
     const { sessions, stored } = await this.presenceState();
-    const status: SessionStatus = sessions.find((s) => s.loginId === loginId)?.status ?? stored.preferred ?? 'online';
+    const status: SessionStatus = requested ?? sessions.find((s) => s.loginId === loginId)?.status ?? stored.preferred ?? 'online';
     const nodeId = field.split('.')[1]!;
+    const moved = requested ? sessions.filter((s) => s.loginId === loginId && s.field !== field && s.status !== requested) : [];
+    for (const s of moved) s.status = status;
     await Promise.all([
-      this.deps.presence.setSessions(this.userId, { [field]: status }),
+      this.deps.presence.setSessions(this.userId, { [field]: status, ...Object.fromEntries(moved.map((s) => [s.field, status])) }),
       this.deps.presence.kv.sAdd(presenceKeys.nodeUsers(nodeId), this.userId),
     ]);
-    await this.recompute([...sessions.filter((s) => s.field !== field), { field, loginId, nodeId, status }], stored, {});
+    const changes: Partial<StoredPresence> = requested && requested !== 'idle' ? { preferred: requested } : {};
+    await this.recompute([...sessions.filter((s) => s.field !== field), { field, loginId, nodeId, status }], stored, changes);
     return null;
   }
 

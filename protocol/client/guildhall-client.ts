@@ -47,6 +47,11 @@ export interface ClientOptions {
   token: string | (() => string | Promise<string>);
   /** Client name reported in IDENTIFY. */
   client?: string;
+  /**
+   * The presence to come online with, sent in the first IDENTIFY only (e.g. `invisible`, so the
+   * user never shows online). Later identifies after a lost session keep the status chosen since.
+   */
+  status?: 'online' | 'idle' | 'dnd' | 'invisible';
   requestTimeoutMs?: number;
   WebSocket?: WebSocketCtor;
   /** Reconnect automatically (default true); `false` makes any close final. */
@@ -334,7 +339,7 @@ export class GuildhallClient {
           for (const [name, p] of this.positions) streams[name] = [p.epoch, p.seq];
           this.sendFrame([Op.RESUME, { resumeId: this.resumeId, token, streams }]);
         } else {
-          this.sendFrame([Op.IDENTIFY, { token, client: this.opts.client ?? 'guildhall-sdk' }]);
+          this.identify(token);
         }
         return;
       }
@@ -356,7 +361,7 @@ export class GuildhallClient {
         if (ref === 0 && err.code === ErrorCode.INVALID_SESSION && this.phase === 'handshake') {
           // The session is gone (expired, server restarted): identify afresh on the same socket.
           this.resumeId = null;
-          this.sendFrame([Op.IDENTIFY, { token, client: this.opts.client ?? 'guildhall-sdk' }]);
+          this.identify(token);
           return;
         }
         if (ref === 0) for (const fn of this.frameErrorListeners) fn(err);
@@ -364,6 +369,11 @@ export class GuildhallClient {
         return;
       }
     }
+  }
+
+  private identify(token: string): void {
+    const first = this.ready === null && this.opts.status !== undefined;
+    this.sendFrame([Op.IDENTIFY, { token, client: this.opts.client ?? 'guildhall-sdk', ...(first ? { status: this.opts.status } : {}) }]);
   }
 
   private onReadyFrame(ready: ReadyPayload): void {

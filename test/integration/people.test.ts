@@ -289,6 +289,26 @@ for (const backend of BACKENDS) {
         await d1.request(Method.PRESENCE_SET, { status: 'online', customStatus: null });
       });
 
+      test('IDENTIFY with a status: a login comes online invisible without ever showing online', async () => {
+        const ivy = await signUp(server, 'ivy');
+        const i0 = track(await ivy.connect());
+        await befriend(i0, a1, alice);
+        const seenByAlice = record(a1, EventType.PRESENCE_UPDATE);
+        await i0.close();
+        await until(() => seenByAlice.some((p) => p.userId === ivy.user.id && p.status === 'offline'), 'ivy offline', GRACE_MS * 10);
+        seenByAlice.length = 0;
+
+        const i1 = track(await GuildhallClient.connect({ url: server.gatewayUrl, token: ivy.token, status: 'invisible' }));
+        const mine = record(i1, EventType.PRESENCE_UPDATE);
+        await until(() => mine.some((p) => p.userId === ivy.user.id && p.status === 'invisible'), 'ivy sees herself invisible');
+        const i2 = track(await ivy.connect()); // the same login, no status: it follows the login
+        await sleep(200);
+        assert.deepEqual(seenByAlice.filter((p) => p.userId === ivy.user.id), [], 'alice never saw ivy come online');
+        await i2.request(Method.PRESENCE_SET, { status: 'online' });
+        await until(() => seenByAlice.some((p) => p.userId === ivy.user.id && p.status === 'online'), 'alice sees ivy once she chooses online');
+        await Promise.all([i1.close(), i2.close()]);
+      });
+
       test('joining a guild: the joiner gets the presence of members, members get that of the joiner; invisible stays hidden', async () => {
         const frank = await signUp(server, 'frank');
         const gina = await signUp(server, 'gina');
