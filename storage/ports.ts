@@ -100,6 +100,11 @@ export interface MessageStore {
   reactions(messageIds: readonly string[]): Promise<ReactionRecord[]>;
   /** Messages of one channel (or DM), newest first. */
   history(channelId: string, query: HistoryQuery): Promise<MessageRecord[]>;
+  /**
+   * The page history() returns, with every reaction on its messages (oldest reaction first), read
+   * together: one round trip for a `before`/latest page.
+   */
+  historyWithReactions(channelId: string, query: HistoryQuery): Promise<{ messages: MessageRecord[]; reactions: ReactionRecord[] }>;
 }
 
 export interface DmStore {

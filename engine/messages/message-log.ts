@@ -128,13 +128,34 @@ export class MessageLog {
     return this.deps.store.history(this.channelId, query);
   }
 
+  /**
+   * A history page as `viewerId` sees it: page() then present(), except that an old page (not in
+   * memory) is read with its reactions in one query instead of two.
+   */
+  async history(query: HistoryQuery, viewerId: string): Promise<Message[]> {
+    const old = query.before !== null && !query.after && !query.around && this.recent.page(query.before, query.limit) === null;
+    if (!old) return this.present(await this.page(query), viewerId);
+    const { messages, reactions } = await this.deps.store.historyWithReactions(this.channelId, query);
+    const known = new Map<string, Reactions>(messages.map((m) => [m.id, new Map()]));
+    for (const r of reactions) {
+      const byEmoji = known.get(r.messageId)!;
+      const users = byEmoji.get(r.emoji) ?? new Set<string>();
+      users.add(r.userId);
+      byEmoji.set(r.emoji, users);
+    }
+    return this.present(messages, viewerId, known);
+  }
+
   pinned(): Promise<MessageRecord[]> {
     return this.deps.store.pinned(this.channelId);
   }
 
-  /** Wire messages as `viewerId` sees them: reply previews and reaction counts with `me`. */
-  async present(records: readonly MessageRecord[], viewerId: string | null): Promise<Message[]> {
-    const [reactions, previews] = await Promise.all([this.reactionsOf(records.map((r) => r.id)), this.previewsOf(records)]);
+  /**
+   * Wire messages as `viewerId` sees them: reply previews and reaction counts with `me`. `known`:
+   * reactions already read for some of the messages (used where memory has none).
+   */
+  async present(records: readonly MessageRecord[], viewerId: string | null, known?: ReadonlyMap<string, Reactions>): Promise<Message[]> {
+    const [reactions, previews] = await Promise.all([this.reactionsOf(records.map((r) => r.id), known), this.previewsOf(records)]);
     return records.map((r) => ({
       ...toWireMessage(r),
       referencedMessage: r.replyToId ? (previews.get(r.replyToId) ?? null) : null,
@@ -160,11 +181,11 @@ export class MessageLog {
     return out;
   }
 
-  private async reactionsOf(ids: readonly string[]): Promise<Map<string, Reactions>> {
+  private async reactionsOf(ids: readonly string[], known?: ReadonlyMap<string, Reactions>): Promise<Map<string, Reactions>> {
     const out = new Map<string, Reactions>();
     const missing: string[] = [];
     for (const id of ids) {
-      const cached = this.reactionCache.get(id);
+      const cached = this.reactionCache.get(id) ?? known?.get(id);
       if (cached) out.set(id, cached);
       else missing.push(id);
     }

@@ -132,5 +132,5 @@ export async function ack(p: MessagePlace, userId: string, messageId: string, re
 }
 
 export async function history(p: MessagePlace, viewerId: string, query: HistoryQuery): Promise<Message[]> {
-  return p.log.present(await p.log.page(query), viewerId);
+  return p.log.history(query, viewerId);
 }

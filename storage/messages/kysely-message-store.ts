@@ -50,6 +50,13 @@ function insertStatement(chunk: readonly MessageRecord[]) {
     returning id::text as id`;
 }
 
+/** One reaction as the history query aggregates it (createdAt may arrive as a string: int8 in JSON). */
+interface ReactionJson {
+  userId: string;
+  emoji: string;
+  createdAt: number | string;
+}
+
 const ms = (d: Date | null) => (d === null ? null : toMillis(d));
 
 function toRecord(row: Selectable<MessagesTable>): MessageRecord {
@@ -245,6 +252,34 @@ export class KyselyMessageStore implements MessageStore {
   }
 
   /** Newest first, served by the (channel_id, id desc) index; `limit` is clamped to 1..100. */
+  async historyWithReactions(channelId: string, query: HistoryQuery): Promise<{ messages: MessageRecord[]; reactions: ReactionRecord[] }> {
+    if (query.after || query.around) {
+      const messages = await this.history(channelId, query);
+      return { messages, reactions: await this.reactions(messages.map((m) => m.id)) };
+    }
+    const limit = Math.min(100, Math.max(1, Math.trunc(query.limit) || 1));
+    try {
+      let q = this.db
+        .selectFrom('messages')
+        .selectAll('messages')
+        .select(sql<ReactionJson[]>`(
+          select coalesce(json_agg(json_build_object('userId', r.user_id::text, 'emoji', r.emoji,
+            'createdAt', floor(extract(epoch from r.created_at) * 1000)::int8) order by r.created_at), '[]'::json)
+          from reactions r where r.message_id = messages.id)`.as('reactions_json'))
+        .where('channel_id', '=', channelId);
+      if (query.before !== null) q = q.where('id', '<', query.before);
+      const rows = await q.orderBy('id', 'desc').limit(limit).execute();
+      const reactions: ReactionRecord[] = [];
+      for (const row of rows) {
+        const list = typeof row.reactions_json === 'string' ? (JSON.parse(row.reactions_json) as ReactionJson[]) : row.reactions_json;
+        for (const r of list) reactions.push({ messageId: row.id, channelId, userId: r.userId, emoji: r.emoji, createdAt: Number(r.createdAt) });
+      }
+      return { messages: rows.map(toRecord), reactions };
+    } catch (err) {
+      throw toStorageError(err);
+    }
+  }
+
   async history(channelId: string, query: HistoryQuery): Promise<MessageRecord[]> {
     const limit = Math.min(100, Math.max(1, Math.trunc(query.limit) || 1));
     const base = () => this.db.selectFrom('messages').selectAll().where('channel_id', '=', channelId);

@@ -89,6 +89,35 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(left.map((x) => [x.userId, x.emoji]).sort(), [['1', '🎉'], ['2', '👍']]);
     });
 
+    it('historyWithReactions: the same page as history, with exactly the reactions of its messages, in every cursor mode', async () => {
+      const channel = ids.next();
+      const msgs = Array.from({ length: 6 }, () => message(channel));
+      await stores.messages.insertMany(msgs);
+      const other = message(ids.next());
+      await stores.messages.insertMany([other]);
+      const react = (m: MessageRecord, userId: string, emoji: string, at: number) =>
+        stores.messages.addReaction({ messageId: m.id, channelId: m.channelId, userId, emoji, createdAt: T0 + at });
+      await react(msgs[1]!, '7', '👍', 2);
+      await react(msgs[1]!, '8', '👍', 1);
+      await react(msgs[4]!, '7', '🎉', 3);
+      await react(other, '7', '👍', 4);
+      const queries = [
+        { before: null, limit: 10 },
+        { before: msgs[5]!.id, limit: 3 },
+        { before: null, after: msgs[0]!.id, limit: 2 },
+        { before: null, around: msgs[3]!.id, limit: 4 },
+      ];
+      for (const q of queries) {
+        const { messages, reactions } = await stores.messages.historyWithReactions(channel, q);
+        assert.deepEqual(messages, await stores.messages.history(channel, q), JSON.stringify(q));
+        const expected = await stores.messages.reactions(messages.map((m) => m.id));
+        const key = (r: { messageId: string; userId: string; emoji: string; createdAt: number }) => `${r.messageId}/${r.userId}/${r.emoji}/${r.createdAt}`;
+        assert.deepEqual(reactions.map(key).sort(), expected.map(key).sort(), JSON.stringify(q));
+      }
+      const latest = await stores.messages.historyWithReactions(channel, { before: null, limit: 10 });
+      assert.deepEqual(latest.reactions.filter((r) => r.messageId === msgs[1]!.id).map((r) => r.userId), ['8', '7'], 'oldest reaction first');
+    });
+
     it('read states: mentions accumulate, ack moves forward only and resets the count', async () => {
       const user = ids.next();
       const channel = ids.next();
