@@ -252,30 +252,15 @@ class UwsSocket implements GatewaySocket {
   }
 
   subscribe(topic: string): void {
-    if (!this.open) return;
-    try {
-      this.ws.subscribe(topic);
-    } catch {
-      this.open = false;
-    }
+    this.call('subscribe', topic);
   }
 
   unsubscribe(topic: string): void {
-    if (!this.open) return;
-    try {
-      this.ws.unsubscribe(topic);
-    } catch {
-      this.open = false;
-    }
+    this.call('unsubscribe', topic);
   }
 
   cork(fn: () => void): void {
-    if (!this.open) return;
-    try {
-      this.ws.cork(fn);
-    } catch {
-      this.open = false;
-    }
+    this.call('cork', fn);
   }
 
   bufferedAmount(): number {
@@ -284,6 +269,16 @@ class UwsSocket implements GatewaySocket {
       return this.ws.getBufferedAmount();
     } catch {
       return 0;
+    }
+  }
+
+  /** Calls a one-argument uWS method unless the socket is known closed; a throw marks it closed. */
+  private call<M extends 'subscribe' | 'unsubscribe' | 'cork'>(method: M, arg: Parameters<WebSocket<SocketData>[M]>[0]): void {
+    if (!this.open) return;
+    try {
+      (this.ws[method] as (a: typeof arg) => unknown).call(this.ws, arg);
+    } catch {
+      this.open = false;
     }
   }
 }
