@@ -6,11 +6,11 @@
  */
 import type { Dm, ReadyPayload, StreamPosition } from '../../protocol/types.ts';
 import { summaries } from '../people/people-views.ts';
+import { ReadBatcher } from '../people/read-batcher.ts';
 import { readyPeople, type ReadyPeopleDeps } from '../people/ready-people.ts';
-import type { ReadyStore } from '../../storage/ports.ts';
 import type { ReadyRecord } from '../../storage/records.ts';
 import { MUTE_TYPES } from '../user/user-actor.ts';
-import type { ProfileStore } from '../../storage/ports.ts';
+import type { ProfileStore, ReadyStore } from '../../storage/ports.ts';
 import type { Router } from '../cluster/router.ts';
 import { streams, topics } from '../cluster/topics.ts';
 import { toWireDm } from '../dm/dm-view.ts';
@@ -40,71 +40,34 @@ function skipGone(err: unknown): null {
 const GONE: ReadonlySet<number> = new Set([ErrorCode.UNKNOWN_GUILD, ErrorCode.UNKNOWN_DM, ErrorCode.NOT_MEMBER]);
 
 /**
- * Gathers the database reads of concurrent IDENTIFYs, group-commit style: the users asked for
- * while `maxInFlight` reads are running (or within the same tick) are read together by the next
- * ReadyStore.loadMany statement — still one snapshot per user. Alone, a request waits one tick.
+ * Gathers the database reads of concurrent IDENTIFYs, group-commit style (a ReadBatcher): the users
+ * asked for while `maxInFlight` reads are running (or within the same tick) are read together by
+ * the next ReadyStore.loadMany statement — still one snapshot per user. Alone, a request waits one
+ * tick.
  */
 export class ReadyLoader {
-  private readonly queue = new Map<string, { resolve(r: ReadyRecord | null): void; reject(err: unknown): void }[]>();
-  private inFlight = 0;
-  private scheduled = false;
-  private readonly maxInFlight: number;
-  private readonly maxBatch: number;
+  private readonly reads: ReadBatcher<ReadyRecord | null>;
 
   constructor(
-    private readonly store: ReadyStore,
-    private readonly opts: { membersPerGuild: number; dmLimit: number; maxInFlight?: number; maxBatch?: number },
+    store: ReadyStore,
+    opts: { membersPerGuild: number; dmLimit: number; maxInFlight?: number; maxBatch?: number },
   ) {
-    this.maxInFlight = opts.maxInFlight ?? 4;
-    this.maxBatch = opts.maxBatch ?? 200;
+    const load = { membersPerGuild: opts.membersPerGuild, dmLimit: opts.dmLimit };
+    this.reads = new ReadBatcher(async (userIds) => {
+      const found = await store.loadMany(userIds, load);
+      return new Map(userIds.map((id) => [id, found.get(id) ?? null]));
+    }, { maxInFlight: opts.maxInFlight ?? 4, maxBatch: opts.maxBatch ?? 200 });
   }
 
   /** The user's ReadyRecord, or null when the user does not exist. */
-  load(userId: string): Promise<ReadyRecord | null> {
-    return new Promise((resolve, reject) => {
-      const waiting = this.queue.get(userId);
-      if (waiting) waiting.push({ resolve, reject });
-      else this.queue.set(userId, [{ resolve, reject }]);
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.inFlight >= this.maxInFlight || this.queue.size === 0) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.flush();
-    });
-  }
-
-  private flush(): void {
-    while (this.inFlight < this.maxInFlight && this.queue.size > 0) {
-      const batch = new Map<string, { resolve(r: ReadyRecord | null): void; reject(err: unknown): void }[]>();
-      for (const [id, waiting] of this.queue) {
-        if (batch.size >= this.maxBatch) break;
-        batch.set(id, waiting);
-      }
-      for (const id of batch.keys()) this.queue.delete(id);
-      this.inFlight++;
-      this.store.loadMany([...batch.keys()], this.opts).then(
-        (found) => {
-          for (const [id, waiting] of batch) for (const w of waiting) w.resolve(found.get(id) ?? null);
-        },
-        (err: unknown) => {
-          for (const waiting of batch.values()) for (const w of waiting) w.reject(err);
-        },
-      ).finally(() => {
-        this.inFlight--;
-        this.schedule();
-      });
-    }
+  async load(userId: string): Promise<ReadyRecord | null> {
+    return (await this.reads.get([userId])).get(userId) ?? null;
   }
 }
 
 /**
  * One database read (ReadyLoader, shared with concurrent IDENTIFYs) and, concurrently with it, the user's stream
- * position; then, all at once, the guild snapshots, the positions of the listed DMs and the
+ * position; then, all at once, the guild snapshots, the snapshots of the listed DMs and the
  * presences (one ephemeral-store round trip).
  */
 export async function buildReady(deps: ReadyDeps, userId: string, sessionId: string): Promise<{ payload: ReadyPayload; topics: string[] }> {
