@@ -1,12 +1,12 @@
 /**
  * Presence when someone joins a guild (READY covers it for guilds a session already has): the
- * joiner's sessions get a PRESENCE_UPDATE for every member who does not look offline — at most
- * `limit`, lowest user ids first, like READY — and the guild's members get the joiner's presence
+ * joiner's sessions get a PRESENCE_UPDATE for every member who does not look offline — among at
+ * most `limit` members (the longest-standing first: O(limit) however large the guild) — and the
+ * guild's members get the joiner's presence
  * unless it looks offline. Ephemeral (seq 0) and best effort: presence lives in the ephemeral
  * store, and the join stands whether or not it can be read.
  */
 import { encodeEvent } from '../../protocol/codec.ts';
-import { compareSnowflakes } from '../../protocol/ids.ts';
 import { EventType, type PresenceStatus } from '../../protocol/opcodes.ts';
 import type { Presence } from '../../protocol/types.ts';
 import { topics } from '../cluster/topics.ts';
@@ -28,7 +28,11 @@ function seenPresence(userId: string, status: PresenceStatus, custom: string | n
 }
 
 export async function announceJoin(deps: JoinPresenceDeps, guildId: string, joinerId: string, memberIds: Iterable<string>): Promise<void> {
-  const others = [...memberIds].filter((id) => id !== joinerId).sort(compareSnowflakes).slice(0, deps.limit);
+  const others: string[] = [];
+  for (const id of memberIds) {
+    if (others.length >= deps.limit) break;
+    if (id !== joinerId) others.push(id);
+  }
   const stored = await deps.presence.getMany([joinerId, ...others]);
   const own = stored.get(joinerId);
   const mine = own ? seenPresence(joinerId, own.status, own.custom) : null;
