@@ -290,6 +290,11 @@ export function shareEncoding<T extends object>(value: T): T {
   return value;
 }
 
+/** The bytes shareEncoding kept for `value`, if it is such an object. */
+function sharedBytes(value: unknown): Uint8Array | undefined {
+  return typeof value === 'object' && value !== null ? shared.get(value) : undefined;
+}
+
 /** `head` (an encoded array of n − 1 items) with `tail` appended as its n-th item. */
 function appendItem(head: Uint8Array, tail: Uint8Array): Uint8Array {
   const out = new Uint8Array(head.length + tail.length);
@@ -301,7 +306,7 @@ function appendItem(head: Uint8Array, tail: Uint8Array): Uint8Array {
 
 /** Encodes `[type, stream, epoch, seq, data]`, the unit that DISPATCH frames concatenate. */
 export function encodeEvent(type: string, stream: string, epoch: number, seq: number, data: unknown): Uint8Array {
-  const bytes = typeof data === 'object' && data !== null ? shared.get(data) : undefined;
+  const bytes = sharedBytes(data);
   if (bytes) return appendItem(packr.pack([type, stream, epoch, seq]), bytes);
   return packr.pack([type, stream, epoch, seq, data]);
 }
@@ -389,7 +394,7 @@ export const encodeHello = (payload: unknown) => encode([Op.HELLO, payload]);
 export const encodeReady = (payload: unknown) => encode([Op.READY, payload]);
 export const encodeResumed = (payload: unknown) => encode([Op.RESUMED, payload]);
 export function encodeOk(ref: number, result: unknown): Uint8Array {
-  const bytes = typeof result === 'object' && result !== null ? shared.get(result) : undefined;
+  const bytes = sharedBytes(result);
   if (bytes) return appendItem(packr.pack([Op.OK, ref]), bytes);
   return encode([Op.OK, ref, result ?? null]);
 }

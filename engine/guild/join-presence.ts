@@ -2,16 +2,15 @@
  * Presence when someone joins a guild (READY covers it for guilds a session already has): the
  * joiner's sessions get a PRESENCE_UPDATE for every member who does not look offline — among at
  * most `limit` members (the longest-standing first: O(limit) however large the guild) — and the
- * guild's members get the joiner's presence
- * unless it looks offline. Ephemeral (seq 0) and best effort: presence lives in the ephemeral
- * store, and the join stands whether or not it can be read.
+ * guild's members get the joiner's presence unless it looks offline. Ephemeral (seq 0) and best
+ * effort: presence lives in the ephemeral store, and the join stands whether or not it can be read.
  */
 import { encodeEvent } from '../../protocol/codec.ts';
-import { EventType, type PresenceStatus } from '../../protocol/opcodes.ts';
+import { EventType } from '../../protocol/opcodes.ts';
 import type { Presence } from '../../protocol/types.ts';
 import { topics } from '../cluster/topics.ts';
-import { visibleCustom, visibleStatus } from '../people/presence-model.ts';
-import type { PresenceStore } from '../people/presence-store.ts';
+import { presenceSeenByOthers } from '../people/presence-model.ts';
+import type { PresenceStore, StoredPresence } from '../people/presence-store.ts';
 import type { Bus } from '../cluster/bus.ts';
 
 export interface JoinPresenceDeps {
@@ -21,10 +20,10 @@ export interface JoinPresenceDeps {
   limit: number;
 }
 
-/** What everyone but the user sees of a presence, or null when that is offline. */
-function seenPresence(userId: string, status: PresenceStatus, custom: string | null): Presence | null {
-  const seen = visibleStatus(status);
-  return seen === 'offline' ? null : { userId, status: seen, customStatus: visibleCustom(seen, custom) };
+/** What everyone but the user sees of a stored presence, or null when that is offline. */
+function seenPresence(userId: string, p: StoredPresence | undefined): Presence | null {
+  const seen = p ? presenceSeenByOthers(userId, p.status, p.custom) : null;
+  return seen && seen.status !== 'offline' ? seen : null;
 }
 
 export async function announceJoin(deps: JoinPresenceDeps, guildId: string, joinerId: string, memberIds: Iterable<string>): Promise<void> {
@@ -34,13 +33,11 @@ export async function announceJoin(deps: JoinPresenceDeps, guildId: string, join
     if (id !== joinerId) others.push(id);
   }
   const stored = await deps.presence.getMany([joinerId, ...others]);
-  const own = stored.get(joinerId);
-  const mine = own ? seenPresence(joinerId, own.status, own.custom) : null;
+  const mine = seenPresence(joinerId, stored.get(joinerId));
   if (mine) deps.bus.publish(topics.guild(guildId), encodeEvent(EventType.PRESENCE_UPDATE, topics.user(joinerId), 0, 0, mine));
   const joinerTopic = topics.user(joinerId);
   for (const id of others) {
-    const p = stored.get(id);
-    const seen = p ? seenPresence(id, p.status, p.custom) : null;
+    const seen = seenPresence(id, stored.get(id));
     if (seen) deps.bus.publish(joinerTopic, encodeEvent(EventType.PRESENCE_UPDATE, topics.user(id), 0, 0, seen));
   }
 }

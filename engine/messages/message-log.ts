@@ -9,7 +9,7 @@ import { ErrorCode } from '../../protocol/opcodes.ts';
 import { CommandError } from '../command-error.ts';
 import type { Message, MessagePreview, ReactionCount } from '../../protocol/types.ts';
 import type { HistoryQuery, MessageStore } from '../../storage/ports.ts';
-import type { MessageRecord } from '../../storage/records.ts';
+import type { MessageRecord, ReactionRecord } from '../../storage/records.ts';
 import type { MessageWriter } from '../../storage/messages/message-writer.ts';
 import { toWireMessage } from './message-view.ts';
 import { RecentMessages } from './recent-messages.ts';
@@ -30,9 +30,9 @@ export class MessageLog {
   private readonly reactionCache = new Map<string, Reactions>();
   /**
    * Counts changes to existing messages (edit, pin, delete, reaction), once before and once after
-   * each is written. Reads run outside the
-   * actor's mailbox, so a read that overlapped such a change may hold stale rows: it still answers
-   * its caller (as of when it read) but does not seed the caches.
+   * each is written. Reads run outside the actor's mailbox, so a read that overlapped such a
+   * change may hold stale rows: it still answers its caller (as of when it read) but does not seed
+   * the caches.
    */
   private changes = 0;
   /** Newest committed message id, when known. */
@@ -110,40 +110,29 @@ export class MessageLog {
     return (await this.reactionsOf([messageId])).get(messageId)?.size ?? 0;
   }
 
+  /** A history page as `viewerId` sees it (see page()). Safe to run concurrently with the actor's other commands (see `changes`). */
+  async history(query: HistoryQuery, viewerId: string): Promise<Message[]> {
+    const { records, reactions } = await this.page(query);
+    return this.present(records, viewerId, reactions);
+  }
+
   /**
    * A history page, newest first: the latest pages from memory when it can answer completely, else
-   * from storage. Safe to run concurrently with the actor's other commands (see `changes`).
+   * from storage — an old page together with its reactions, in one query.
    */
-  async page(query: HistoryQuery): Promise<MessageRecord[]> {
-    if (query.after || query.around) return this.deps.store.history(this.channelId, query);
+  private async page(query: HistoryQuery): Promise<{ records: MessageRecord[]; reactions?: Map<string, Reactions> }> {
+    if (query.after || query.around) return { records: await this.deps.store.history(this.channelId, query) };
     const cached = this.recent.page(query.before, query.limit);
-    if (cached) return cached;
+    if (cached) return { records: cached };
     if (query.before === null) {
       const fetchSize = Math.min(Math.max(query.limit, this.deps.cacheSize), 100);
       const changes = this.changes;
       const rows = await this.deps.store.history(this.channelId, { before: null, limit: fetchSize });
       if (changes === this.changes) this.recent.prime(rows, rows.length < fetchSize);
-      return rows.slice(0, query.limit);
+      return { records: rows.slice(0, query.limit) };
     }
-    return this.deps.store.history(this.channelId, query);
-  }
-
-  /**
-   * A history page as `viewerId` sees it: page() then present(), except that an old page (not in
-   * memory) is read with its reactions in one query instead of two.
-   */
-  async history(query: HistoryQuery, viewerId: string): Promise<Message[]> {
-    const old = query.before !== null && !query.after && !query.around && this.recent.page(query.before, query.limit) === null;
-    if (!old) return this.present(await this.page(query), viewerId);
     const { messages, reactions } = await this.deps.store.historyWithReactions(this.channelId, query);
-    const known = new Map<string, Reactions>(messages.map((m) => [m.id, new Map()]));
-    for (const r of reactions) {
-      const byEmoji = known.get(r.messageId)!;
-      const users = byEmoji.get(r.emoji) ?? new Set<string>();
-      users.add(r.userId);
-      byEmoji.set(r.emoji, users);
-    }
-    return this.present(messages, viewerId, known);
+    return { records: messages, reactions: groupReactions(messages.map((m) => m.id), reactions) };
   }
 
   pinned(): Promise<MessageRecord[]> {
@@ -191,13 +180,7 @@ export class MessageLog {
     }
     if (missing.length > 0) {
       const changes = this.changes;
-      for (const id of missing) out.set(id, new Map());
-      for (const r of await this.deps.store.reactions(missing)) {
-        const m = out.get(r.messageId)!;
-        const users = m.get(r.emoji) ?? new Set<string>();
-        users.add(r.userId);
-        m.set(r.emoji, users);
-      }
+      for (const [id, r] of groupReactions(missing, await this.deps.store.reactions(missing))) out.set(id, r);
       if (changes === this.changes) for (const id of missing) if (this.recent.has(id)) this.reactionCache.set(id, out.get(id)!);
       this.trimReactionCache();
     }
@@ -208,6 +191,19 @@ export class MessageLog {
     if (this.reactionCache.size <= 2 * this.deps.cacheSize + 16) return;
     for (const id of this.reactionCache.keys()) if (!this.recent.has(id)) this.reactionCache.delete(id);
   }
+}
+
+/** Per message id (every one of `ids`, none reacted to included): emoji → users, in reaction order. */
+function groupReactions(ids: readonly string[], rows: readonly ReactionRecord[]): Map<string, Reactions> {
+  const out = new Map<string, Reactions>(ids.map((id) => [id, new Map()]));
+  for (const r of rows) {
+    const byEmoji = out.get(r.messageId);
+    if (!byEmoji) continue;
+    const users = byEmoji.get(r.emoji) ?? new Set<string>();
+    users.add(r.userId);
+    byEmoji.set(r.emoji, users);
+  }
+  return out;
 }
 
 function toPreview(m: MessageRecord): MessagePreview {

@@ -12,6 +12,7 @@
  *   is shown with any status but offline (as seen by the viewer).
  */
 import { PRESENCE_STATUSES, type PresenceStatus } from '../../protocol/opcodes.ts';
+import type { Presence } from '../../protocol/types.ts';
 
 export type SessionStatus = Exclude<PresenceStatus, 'offline'>;
 
@@ -36,4 +37,10 @@ export function visibleStatus(status: PresenceStatus): PresenceStatus {
 /** The custom status shown with `status` (none when it looks offline). */
 export function visibleCustom(status: PresenceStatus, custom: string | null): string | null {
   return status === 'offline' ? null : custom;
+}
+
+/** `userId`'s presence as everyone but the user sees it (invisible → offline, no custom status then). */
+export function presenceSeenByOthers(userId: string, status: PresenceStatus, custom: string | null): Presence {
+  const seen = visibleStatus(status);
+  return { userId, status: seen, customStatus: visibleCustom(seen, custom) };
 }

@@ -34,7 +34,7 @@ import { CommandError, notFound } from '../command-error.ts';
 import { toWireDm } from '../dm/dm-view.ts';
 import { toWireMessage } from '../messages/message-view.ts';
 import { summaries, toProfile, toRelationship, toSelfProfile, toSummary } from '../people/people-views.ts';
-import { aggregate, visibleCustom, visibleStatus, type SessionStatus } from '../people/presence-model.ts';
+import { aggregate, presenceSeenByOthers, visibleCustom, visibleStatus, type SessionStatus } from '../people/presence-model.ts';
 import { presenceKeys, type PresenceStore, type StoredPresence, type StoredSession } from '../people/presence-store.ts';
 import { decide, isBlocked, type RelationshipAction } from '../people/relationship-rules.ts';
 import type { PeopleCommand, UserCommand } from './user-commands.ts';
@@ -211,8 +211,7 @@ export class UserPeople {
       // Best effort: the relationship is committed whether or not presence can be read.
       try {
         const p = await this.deps.presence.get(other.id);
-        const status = visibleStatus(p.status);
-        const presence: Presence = { userId: other.id, status, customStatus: visibleCustom(status, p.custom), user: toSummary(other) };
+        const presence: Presence = { ...presenceSeenByOthers(other.id, p.status, p.custom), user: toSummary(other) };
         this.deps.bus.publish(topic, encodeEvent(EventType.PRESENCE_UPDATE, topics.user(other.id), 0, 0, presence));
       } catch (err) {
         this.deps.logger.warn({ err, userId: this.userId }, "new friend's presence not sent");
@@ -369,7 +368,7 @@ export class UserPeople {
       this.deps.bus.publish(topics.user(this.userId), encodeEvent(EventType.PRESENCE_UPDATE, stream, epoch, 0, own));
     }
     if (!othersChanged) return;
-    const seen: Presence = { userId: this.userId, status: seenNow, customStatus: visibleCustom(seenNow, next.custom), user };
+    const seen: Presence = { ...presenceSeenByOthers(this.userId, next.status, next.custom), user };
     const bytes = encodeEvent(EventType.PRESENCE_UPDATE, stream, epoch, 0, seen);
     const guildIds = await this.deps.guilds.listGuildIdsOfUser(this.userId);
     const friends = await this.deps.relationships.friendsOutside(this.userId, guildIds);
