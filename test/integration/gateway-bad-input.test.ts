@@ -108,6 +108,19 @@ describe('gateway bad input', () => {
     raw.close();
   });
 
+  test('IDENTIFY with a bad status → INVALID_PAYLOAD naming it; a valid status is accepted', async () => {
+    for (const status of ['offline', 'away', 3]) {
+      const raw = await RawSocket.open(server.gatewayUrl);
+      raw.send([Op.IDENTIFY, { token: owner.token, status }]);
+      const e = await raw.next(isError(0, ErrorCode.INVALID_PAYLOAD));
+      assert.equal((e[4] as { field: string }).field, 'status', `status ${String(status)}`);
+      raw.send([Op.IDENTIFY, { token: owner.token, status: 'dnd' }]);
+      await raw.next((f) => f[0] === Op.READY);
+      raw.close();
+    }
+    await stillServing();
+  });
+
   test('an oversize frame closes the socket with 1009', async () => {
     const raw = await RawSocket.identified(server.gatewayUrl, owner.token);
     raw.send([Op.REQUEST, 1, Method.GUILD_CREATE, { name: 'x'.repeat(8000) }]);
